@@ -1,0 +1,46 @@
+// MXFP4 (OCP microscaling FP4): blocks of 32 values along the input dimension, 16 bytes of e2m1
+// codes (element 2j = low nibble of byte j) and one e8m0 scale byte: value = LUT[code] * 2^(s-127).
+
+export const FP4_VALUES = Float32Array.of(0, 0.5, 1, 1.5, 2, 3, 4, 6, -0, -0.5, -1, -1.5, -2, -3, -4, -6);
+
+/** Decodes [rows, cols/32, 16] codes + [rows, cols/32] scales into a row-major fp32 [rows, cols]. */
+export function decodeMxfp4(blocks: Uint8Array, scales: Uint8Array, rows: number, cols: number): Float32Array {
+  const nBlocks = cols / 32;
+  if (blocks.length !== rows * nBlocks * 16 || scales.length !== rows * nBlocks) {
+    throw new Error(`decodeMxfp4: ${blocks.length} code bytes / ${scales.length} scales do not fit [${rows}, ${cols}]`);
+  }
+  const out = new Float32Array(rows * cols);
+  for (let b = 0; b < rows * nBlocks; b++) {
+    const scale = Math.pow(2, scales[b]! - 127);
+    const src = b * 16;
+    const dst = b * 32;
+    for (let j = 0; j < 16; j++) {
+      const byte = blocks[src + j]!;
+      out[dst + 2 * j] = FP4_VALUES[byte & 0x0f]! * scale;
+      out[dst + 2 * j + 1] = FP4_VALUES[byte >> 4]! * scale;
+    }
+  }
+  return out;
+}
+
+/**
+ * Re-encodes MXFP4 exactly as 8-bit blocks for onnxruntime's MatMulNBits (bits=8, block 32,
+ * zero point 128): q = 128 + 2*LUT[code], block scale 2^(s-128). Every fp4 value times 2 is an
+ * integer in [-12, 12], so nothing is rounded.
+ */
+export function mxfp4ToInt8Blocks(blocks: Uint8Array, scales: Uint8Array, rows: number, cols: number): { q: Uint8Array; scales: Float32Array } {
+  const nBlocks = rows * (cols / 32);
+  const q = new Uint8Array(nBlocks * 32);
+  const s = new Float32Array(nBlocks);
+  const lut = new Uint8Array(16);
+  for (let c = 0; c < 16; c++) lut[c] = 128 + 2 * FP4_VALUES[c]!;
+  for (let b = 0; b < nBlocks; b++) {
+    s[b] = Math.pow(2, scales[b]! - 128);
+    for (let j = 0; j < 16; j++) {
+      const byte = blocks[b * 16 + j]!;
+      q[b * 32 + 2 * j] = lut[byte & 0x0f]!;
+      q[b * 32 + 2 * j + 1] = lut[byte >> 4]!;
+    }
+  }
+  return { q, scales: s };
+}

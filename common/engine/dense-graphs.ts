@@ -1,0 +1,58 @@
+// The dense half of each layer as onnxruntime graphs over the step's flattened tokens [N, hidden].
+// Attention's core (RoPE, KV cache, sinks, window) runs between `attentionIn` and `attentionOut`
+// in TypeScript, because a step mixes sequences of different lengths (chunked prefill beside
+// decode) which onnxruntime's GroupQueryAttention cannot take in one batch.
+import type { ModelConfig } from '../model/model-config.js';
+import type { AttentionWeights, RouterWeights } from '../checkpoint/weights.js';
+import { GraphBuilder, type BuiltModel } from '../onnx/graph-builder.js';
+import { linear, rmsNorm } from '../onnx/ops.js';
+
+/** x [N, H] -> qkv [N, (heads + 2 kvHeads) * headDim] = qkv_proj(rmsnorm(x)). */
+export function buildAttentionIn(c: ModelConfig, layer: number, w: AttentionWeights): BuiltModel {
+  const g = new GraphBuilder(`attn_in_${layer}`);
+  const H = c.hiddenSize;
+  const qkvDim = (c.numHeads + 2 * c.numKvHeads) * c.headDim;
+  const x = g.input('x', 'float32', ['n', H]);
+  const scale = g.initializer('norm', 'float32', [H], w.inputNorm);
+  const wq = g.initializer('qkv_w', 'float32', [qkvDim, H], w.qkvWeight);
+  const bq = g.initializer('qkv_b', 'float32', [qkvDim], w.qkvBias);
+  g.node('Gemm', [rmsNorm(g, x, scale, c.rmsNormEps), wq, bq], ['qkv'], { transB: { i: 1 } });
+  g.output('qkv', 'float32', ['n', qkvDim]);
+  return g.build();
+}
+
+/**
+ * attn [N, heads*headDim], x [N, H] -> resid = x + o_proj(attn); normed = rmsnorm(resid);
+ * router_logits = router(normed).
+ */
+export function buildAttentionOut(c: ModelConfig, layer: number, w: AttentionWeights, r: RouterWeights): BuiltModel {
+  const g = new GraphBuilder(`attn_out_${layer}`);
+  const H = c.hiddenSize;
+  const qDim = c.numHeads * c.headDim;
+  const attn = g.input('attn', 'float32', ['n', qDim]);
+  const x = g.input('x', 'float32', ['n', H]);
+  const wo = g.initializer('o_w', 'float32', [H, qDim], w.oWeight);
+  const bo = g.initializer('o_b', 'float32', [H], w.oBias);
+  g.node('Add', [x, linear(g, attn, wo, bo)], ['resid']);
+  const scale = g.initializer('post_norm', 'float32', [H], r.postAttentionNorm);
+  g.node('Identity', [rmsNorm(g, 'resid', scale, c.rmsNormEps)], ['normed']);
+  const wr = g.initializer('router_w', 'float32', [c.numExperts, H], r.weight);
+  const br = g.initializer('router_b', 'float32', [c.numExperts], r.bias);
+  g.node('Gemm', ['normed', wr, br], ['router_logits'], { transB: { i: 1 } });
+  g.output('resid', 'float32', ['n', H]);
+  g.output('normed', 'float32', ['n', H]);
+  g.output('router_logits', 'float32', ['n', c.numExperts]);
+  return g.build();
+}
+
+/** x [M, H] -> logits [M, vocab] = lm_head(rmsnorm(x)); the unembedding is not tied. */
+export function buildUnembedding(c: ModelConfig, finalNorm: Float32Array, lmHead: Float32Array): BuiltModel {
+  const g = new GraphBuilder('unembed');
+  const H = c.hiddenSize;
+  const x = g.input('x', 'float32', ['m', H]);
+  const scale = g.initializer('final_norm', 'float32', [H], finalNorm);
+  const wu = g.initializer('lm_head', 'float32', [c.vocabSize, H], lmHead);
+  g.node('Gemm', [rmsNorm(g, x, scale, c.rmsNormEps), wu], ['logits'], { transB: { i: 1 } });
+  g.output('logits', 'float32', ['m', c.vocabSize]);
+  return g.build();
+}

@@ -1,0 +1,58 @@
+// The dense half of gpt-oss loaded into onnxruntime: per layer the attention-in and
+// attention-out/router graphs, the unembedding, and the embedding table.
+import type { Checkpoint } from '../checkpoint/checkpoint.js';
+import { loadDenseWeights } from '../checkpoint/weights.js';
+import type { ModelConfig } from '../model/model-config.js';
+import { OrtGraph, type SessionSettings } from '../onnx/session.js';
+import { buildAttentionIn, buildAttentionOut, buildUnembedding } from './dense-graphs.js';
+
+export interface DenseLayer {
+  readonly attentionIn: OrtGraph;
+  readonly attentionOut: OrtGraph;
+  readonly sinks: Float32Array;
+}
+
+export class DenseModel {
+  private constructor(
+    readonly config: ModelConfig,
+    private readonly embedBf16: Uint8Array,
+    readonly layers: readonly DenseLayer[],
+    readonly unembedding: OrtGraph,
+  ) {}
+
+  static async load(ckpt: Checkpoint, settings: SessionSettings, onTensor?: (name: string) => void): Promise<DenseModel> {
+    const c = ckpt.config;
+    const w = await loadDenseWeights(ckpt, onTensor);
+    const layers: DenseLayer[] = [];
+    for (let l = 0; l < c.numLayers; l++) {
+      const lw = w.layers[l]!;
+      layers.push({
+        attentionIn: await OrtGraph.create(buildAttentionIn(c, l, lw.attention), settings),
+        attentionOut: await OrtGraph.create(buildAttentionOut(c, l, lw.attention, lw.router), settings),
+        sinks: lw.attention.sinks,
+      });
+    }
+    const unembedding = await OrtGraph.create(buildUnembedding(c, w.finalNorm, w.lmHead), settings);
+    return new DenseModel(c, w.embedBf16, layers, unembedding);
+  }
+
+  /** Writes the (unscaled) embedding of each token into rows of `out`. */
+  embed(tokens: readonly number[], out: Float32Array, firstRow: number): void {
+    const H = this.config.hiddenSize;
+    const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
+    const src = this.embedBf16;
+    for (let i = 0; i < tokens.length; i++) {
+      const t = tokens[i]!;
+      if (!Number.isInteger(t) || t < 0 || t >= this.config.vocabSize) {
+        throw new RangeError(`token id ${t} is outside the vocabulary [0, ${this.config.vocabSize})`);
+      }
+      const o = (firstRow + i) * H;
+      const s = t * H * 2;
+      for (let d = 0; d < H; d++) bits[o + d] = (src[s + 2 * d]! | (src[s + 2 * d + 1]! << 8)) << 16;
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.layers.flatMap((l) => [l.attentionIn.release(), l.attentionOut.release()]), this.unembedding.release()]);
+  }
+}

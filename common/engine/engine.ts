@@ -1,0 +1,94 @@
+// The single-process engine: a checkpoint's dense half plus an expert backend behind one
+// ForwardPass, and a generation loop. The distributed coordinator builds the same ForwardPass
+// with a remote expert backend.
+import { Checkpoint } from '../checkpoint/checkpoint.js';
+import type { ExpertBackend } from '../experts/expert-backend.js';
+import { LocalExpertBackend } from '../experts/local-expert-backend.js';
+import { DEFAULT_EXPERT_RUNTIME, type ExpertRuntimeOptions } from '../experts/expert-precision.js';
+import type { ModelConfig } from '../model/model-config.js';
+import { DenseModel } from './dense-model.js';
+import { ForwardPass } from './forward-pass.js';
+import { KvCache } from './kv-cache.js';
+import { Sampler, type SampledToken, type SamplingParams } from './sampler.js';
+
+export interface GenerateRequest {
+  readonly promptIds: readonly number[];
+  readonly maxTokens: number;
+  readonly sampling: SamplingParams;
+  readonly stopTokenIds?: readonly number[];
+}
+
+export interface GenerateResult {
+  readonly promptIds: readonly number[];
+  readonly tokens: SampledToken[];
+  readonly finishReason: 'stop' | 'length';
+}
+
+export interface EngineOptions {
+  readonly denseThreads: number;
+  readonly experts: ExpertRuntimeOptions;
+}
+
+export class Engine {
+  constructor(
+    readonly checkpoint: Checkpoint,
+    readonly forward: ForwardPass,
+  ) {}
+
+  get config(): ModelConfig {
+    return this.checkpoint.config;
+  }
+
+  static async loadLocal(dir: string, options: Partial<EngineOptions> = {}): Promise<Engine> {
+    const ckpt = await Checkpoint.open(dir);
+    const experts = await LocalExpertBackend.load(ckpt, { ...DEFAULT_EXPERT_RUNTIME, ...options.experts });
+    return Engine.withBackend(ckpt, experts, options.denseThreads ?? 1);
+  }
+
+  static async withBackend(ckpt: Checkpoint, experts: ExpertBackend, denseThreads: number): Promise<Engine> {
+    const dense = await DenseModel.load(ckpt, { intraOpThreads: denseThreads });
+    return new Engine(ckpt, new ForwardPass(dense, experts));
+  }
+
+  newCache(): KvCache {
+    const c = this.config;
+    return new KvCache(c.numLayers, c.numKvHeads * c.headDim);
+  }
+
+  /** Generates for several prompts at once, all in the same forward steps. */
+  async generateBatch(requests: readonly GenerateRequest[]): Promise<GenerateResult[]> {
+    const states = requests.map((r) => ({
+      req: r,
+      cache: this.newCache(),
+      sampler: new Sampler(r.sampling),
+      pending: [...r.promptIds],
+      out: [] as SampledToken[],
+      finish: null as null | 'stop' | 'length',
+    }));
+    for (const s of states) {
+      if (s.req.promptIds.length === 0) throw new RangeError('prompt must hold at least one token');
+      if (s.req.maxTokens <= 0) s.finish = 'length';
+    }
+    while (states.some((s) => s.finish === null)) {
+      const active = states.filter((s) => s.finish === null);
+      const logits = await this.forward.step(active.map((s) => ({ cache: s.cache, tokens: s.pending, wantLogits: true })));
+      active.forEach((s, i) => {
+        const tok = s.sampler.sample(logits[i]!);
+        s.out.push(tok);
+        s.pending = [tok.id];
+        if (s.req.stopTokenIds?.includes(tok.id)) s.finish = 'stop';
+        else if (s.out.length >= s.req.maxTokens) s.finish = 'length';
+      });
+    }
+    return states.map((s) => ({ promptIds: s.req.promptIds, tokens: s.out, finishReason: s.finish! }));
+  }
+
+  async generate(request: GenerateRequest): Promise<GenerateResult> {
+    return (await this.generateBatch([request]))[0]!;
+  }
+
+  async close(): Promise<void> {
+    await this.forward.experts.close();
+    await this.forward.model.close();
+  }
+}

@@ -1,0 +1,78 @@
+// YaRN rotary embedding, computed as the reference does in fp32 (gpt_oss/torch/model.py
+// RotaryEmbedding): inv_freq blends interpolation and extrapolation over a linear ramp, and cos/sin
+// are scaled by the concentration 0.1 ln(factor) + 1. Rotation is NeoX-style on the two halves.
+import type { ModelConfig } from '../model/model-config.js';
+
+const f = Math.fround;
+
+export class RotaryTable {
+  private readonly invFreq: Float32Array;
+  private readonly concentration: number;
+  private cos = new Float32Array(0);
+  private sin = new Float32Array(0);
+  private positions = 0;
+  private readonly half: number;
+
+  constructor(c: ModelConfig) {
+    const d = c.headDim;
+    this.half = d / 2;
+    this.invFreq = new Float32Array(this.half);
+    const s = c.ropeScaling;
+    for (let i = 0; i < this.half; i++) {
+      const freq = f(Math.pow(c.ropeTheta, f((2 * i) / d)));
+      if (!s || s.factor <= 1) {
+        this.invFreq[i] = f(1 / freq);
+        continue;
+      }
+      let low = (this.half * Math.log(s.originalMaxPositionEmbeddings / (s.betaFast * 2 * Math.PI))) / Math.log(c.ropeTheta);
+      let high = (this.half * Math.log(s.originalMaxPositionEmbeddings / (s.betaSlow * 2 * Math.PI))) / Math.log(c.ropeTheta);
+      if (s.truncate) {
+        low = Math.floor(low);
+        high = Math.ceil(high);
+      }
+      const ramp = Math.min(1, Math.max(0, f(f(i - low) / f(high - low))));
+      const mask = f(1 - ramp);
+      const interpolation = f(1 / f(s.factor * freq));
+      const extrapolation = f(1 / freq);
+      this.invFreq[i] = f(f(interpolation * f(1 - mask)) + f(extrapolation * mask));
+    }
+    this.concentration = s && s.factor > 1 ? f(0.1 * Math.log(s.factor) + 1) : 1;
+  }
+
+  private ensure(positions: number): void {
+    if (positions <= this.positions) return;
+    const n = Math.max(positions, this.positions * 2, 256);
+    const cos = new Float32Array(n * this.half);
+    const sin = new Float32Array(n * this.half);
+    cos.set(this.cos);
+    sin.set(this.sin);
+    for (let p = this.positions; p < n; p++) {
+      for (let i = 0; i < this.half; i++) {
+        const angle = f(p * this.invFreq[i]!);
+        cos[p * this.half + i] = f(Math.cos(angle)) * this.concentration;
+        sin[p * this.half + i] = f(Math.sin(angle)) * this.concentration;
+      }
+    }
+    this.cos = cos;
+    this.sin = sin;
+    this.positions = n;
+  }
+
+  /** Rotates `heads` consecutive heads of `headDim` values starting at data[offset], in place. */
+  apply(data: Float32Array, offset: number, heads: number, position: number): void {
+    this.ensure(position + 1);
+    const half = this.half;
+    const base = position * half;
+    for (let h = 0; h < heads; h++) {
+      const o = offset + h * 2 * half;
+      for (let i = 0; i < half; i++) {
+        const c = this.cos[base + i]!;
+        const s = this.sin[base + i]!;
+        const x1 = data[o + i]!;
+        const x2 = data[o + half + i]!;
+        data[o + i] = x1 * c - x2 * s;
+        data[o + half + i] = x2 * c + x1 * s;
+      }
+    }
+  }
+}

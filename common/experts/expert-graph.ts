@@ -1,0 +1,61 @@
+// One expert (SwiGLU with clamp) as one small onnxruntime graph: x [n, H] -> y [n, H].
+// h = W1 x + b1 with rows interleaved (even = gate, odd = up); g = min(gate, limit);
+// u = clamp(up, -limit, limit); a = g * sigmoid(1.702 g) * (u + 1); y = W2 a + b2.
+import type { ModelConfig } from '../model/model-config.js';
+import type { ExpertWeights } from '../checkpoint/weights.js';
+import { decodeMxfp4, mxfp4ToInt8Blocks } from '../checkpoint/mxfp4.js';
+import { GraphBuilder, type BuiltModel } from '../onnx/graph-builder.js';
+import type { ExpertRuntimeOptions } from './expert-precision.js';
+
+const SWIGLU_ALPHA = 1.702;
+
+function projection(
+  g: GraphBuilder,
+  x: string,
+  name: string,
+  blocks: Uint8Array,
+  scales: Uint8Array,
+  bias: Float32Array,
+  outDim: number,
+  inDim: number,
+  opts: ExpertRuntimeOptions,
+): string {
+  const b = g.initializer(`${name}_b`, 'float32', [outDim], bias);
+  if (opts.precision === 'fp32') {
+    const w = g.initializer(`${name}_w`, 'float32', [outDim, inDim], decodeMxfp4(blocks, scales, outDim, inDim));
+    return g.op('Gemm', [x, w, b], { transB: { i: 1 } });
+  }
+  const { q, scales: s } = mxfp4ToInt8Blocks(blocks, scales, outDim, inDim);
+  const qw = g.initializer(`${name}_q`, 'uint8', [outDim, inDim / 32, 32], q);
+  const qs = g.initializer(`${name}_s`, 'float32', [(outDim * inDim) / 32], s);
+  // No zero_points input: MatMulNBits then uses 2^(bits-1) = 128, the offset the re-encoding uses.
+  const y = g.op('MatMulNBits', [x, qw, qs], { K: { i: inDim }, N: { i: outDim }, bits: { i: 8 }, block_size: { i: 32 }, accuracy_level: { i: opts.accuracyLevel } }, 'com.microsoft');
+  return g.op('Add', [y, b]);
+}
+
+export function buildExpertGraph(c: ModelConfig, w: ExpertWeights, opts: ExpertRuntimeOptions): BuiltModel {
+  const H = c.hiddenSize;
+  const I = c.intermediateSize;
+  const g = new GraphBuilder(`expert_${w.layer}_${w.expert}`);
+  const x = g.input('x', 'float32', ['n', H]);
+  const h = projection(g, x, 'up', w.gateUpBlocks, w.gateUpScales, w.gateUpBias, 2 * I, H, opts);
+  const pairs = g.op('Reshape', [h, g.int64s([-1, I, 2])]);
+  const gate = g.op('Gather', [pairs, g.scalar(0, 'int64')], { axis: { i: 2 } });
+  const up = g.op('Gather', [pairs, g.scalar(1, 'int64')], { axis: { i: 2 } });
+  const limit = c.swigluLimit;
+  const gClamped = g.op('Min', [gate, g.scalar(limit)]);
+  const uClamped = g.op('Clip', [up, g.scalar(-limit), g.scalar(limit)]);
+  const glu = g.op('Mul', [gClamped, g.op('Sigmoid', [g.op('Mul', [gClamped, g.scalar(SWIGLU_ALPHA)])])]);
+  const act = g.op('Mul', [glu, g.op('Add', [uClamped, g.scalar(1)])]);
+  const y = projection(g, act, 'down', w.downBlocks, w.downScales, w.downBias, H, I, opts);
+  g.node('Identity', [y], ['y']);
+  g.output('y', 'float32', ['n', H]);
+  return g.build();
+}
+
+/** Resident bytes of one expert's weights in the given precision (for sizing and reports). */
+export function expertResidentBytes(c: ModelConfig, opts: Pick<ExpertRuntimeOptions, 'precision'>): number {
+  const params = 2 * c.intermediateSize * c.hiddenSize + c.hiddenSize * c.intermediateSize;
+  const biases = (2 * c.intermediateSize + c.hiddenSize) * 4;
+  return opts.precision === 'fp32' ? params * 4 + biases : params + (params / 32) * 4 + biases;
+}
