@@ -59,7 +59,8 @@ export class ExpertUnavailableError extends GptOssError {
 
 /** A remote worker failed a dispatch (broken stream, deadline, refusal). */
 export class WorkerDispatchError extends GptOssError {
-  override readonly name = 'WorkerDispatchError';
+  // Typed `string` so that subclasses (rejected request, refused handshake) can name themselves.
+  override readonly name: string = 'WorkerDispatchError';
   constructor(
     message: string,
     readonly workerId: string,
@@ -76,4 +77,82 @@ export class QueueFullError extends GptOssError {
 
 export class RequestAbortedError extends GptOssError {
   override readonly name = 'RequestAbortedError';
+}
+
+/** A control-plane message (NATS event or placement record) that fails validation; it is dropped. */
+export class ClusterMessageError extends GptOssError {
+  override readonly name = 'ClusterMessageError';
+  constructor(
+    message: string,
+    readonly subject: string,
+    readonly field: string | null = null,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A control-plane wait (membership predicate, placement coverage) that did not come true in time. */
+export class ClusterTimeoutError extends GptOssError {
+  override readonly name = 'ClusterTimeoutError';
+  constructor(
+    message: string,
+    readonly waitedMs: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A wire message whose fields do not hold what they claim (dtype, shape, byte length, range). */
+export class WireFormatError extends GptOssError {
+  override readonly name = 'WireFormatError';
+  constructor(
+    message: string,
+    /** The offending field, as named in proto/ (e.g. `hidden.shape`, `rows`). */
+    readonly field: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A worker judged one dispatched request invalid (gRPC INVALID_ARGUMENT); resending it cannot help. */
+export class WorkerRejectedError extends WorkerDispatchError {
+  override readonly name = 'WorkerRejectedError';
+  constructor(
+    message: string,
+    workerId: string,
+    readonly grpcCode: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, workerId, false, options);
+  }
+}
+
+/**
+ * A worker refused the handshake: protocol version or model fingerprint differ (gRPC
+ * FAILED_PRECONDITION) or the cluster token is wrong (UNAUTHENTICATED). Condemns the pairing, not
+ * the request.
+ */
+export class WorkerHandshakeError extends WorkerDispatchError {
+  override readonly name = 'WorkerHandshakeError';
+  constructor(
+    message: string,
+    workerId: string,
+    readonly grpcCode: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, workerId, false, options);
+  }
+}
+
+/** An expert computation failed inside this process (onnxruntime error, a compute thread that died). */
+export class ExpertComputeError extends GptOssError {
+  override readonly name = 'ExpertComputeError';
+  constructor(
+    message: string,
+    readonly layer: number | null = null,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
 }

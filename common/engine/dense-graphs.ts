@@ -45,14 +45,28 @@ export function buildAttentionOut(c: ModelConfig, layer: number, w: AttentionWei
   return g.build();
 }
 
-/** x [M, H] -> logits [M, vocab] = lm_head(rmsnorm(x)); the unembedding is not tied. */
+/** onnxruntime refuses any one initializer over 2 GiB, even as in-memory external data. */
+const MAX_INITIALIZER_BYTES = 1 << 30;
+
+/**
+ * x [M, H] -> logits [M, vocab] = lm_head(rmsnorm(x)); the unembedding is not tied. A vocabulary
+ * too large for one initializer (201088 x 2880 fp32 is 2.3 GB) is split into row blocks whose
+ * logits are concatenated.
+ */
 export function buildUnembedding(c: ModelConfig, finalNorm: Float32Array, lmHead: Float32Array): BuiltModel {
   const g = new GraphBuilder('unembed');
   const H = c.hiddenSize;
   const x = g.input('x', 'float32', ['m', H]);
   const scale = g.initializer('final_norm', 'float32', [H], finalNorm);
-  const wu = g.initializer('lm_head', 'float32', [c.vocabSize, H], lmHead);
-  g.node('Gemm', [rmsNorm(g, x, scale, c.rmsNormEps), wu], ['logits'], { transB: { i: 1 } });
+  const normed = rmsNorm(g, x, scale, c.rmsNormEps);
+  const rowsPerBlock = Math.max(1, Math.floor(MAX_INITIALIZER_BYTES / (H * 4)));
+  const parts: string[] = [];
+  for (let first = 0; first < c.vocabSize; first += rowsPerBlock) {
+    const rows = Math.min(rowsPerBlock, c.vocabSize - first);
+    const w = g.initializer(`lm_head_${first}`, 'float32', [rows, H], lmHead.subarray(first * H, (first + rows) * H));
+    parts.push(g.op('Gemm', [normed, w], { transB: { i: 1 } }));
+  }
+  g.node(parts.length === 1 ? 'Identity' : 'Concat', parts, ['logits'], parts.length === 1 ? {} : { axis: { i: 1 } });
   g.output('logits', 'float32', ['m', c.vocabSize]);
   return g.build();
 }

@@ -39,6 +39,10 @@ export class RotaryTable {
     this.concentration = s && s.factor > 1 ? f(0.1 * Math.log(s.factor) + 1) : 1;
   }
 
+  get inverseFrequencies(): Float32Array {
+    return this.invFreq;
+  }
+
   private ensure(positions: number): void {
     if (positions <= this.positions) return;
     const n = Math.max(positions, this.positions * 2, 256);

@@ -1,0 +1,12 @@
+// `npm run bench [-- part ...]`: engine, dispatch, serving. Timings live here, never in tests.
+import { runEngineBench } from './engine-bench.js';
+
+const PARTS: Record<string, () => Promise<void>> = {
+  engine: runEngineBench,
+};
+
+const wanted = process.argv.slice(2);
+for (const name of wanted) if (!PARTS[name]) throw new Error(`unknown bench part "${name}" (parts: ${Object.keys(PARTS).join(', ')})`);
+for (const [name, run] of Object.entries(PARTS)) {
+  if (wanted.length === 0 || wanted.includes(name)) await run();
+}

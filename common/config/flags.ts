@@ -1,0 +1,83 @@
+// One pure parser for command-line flags: every flag is declared with its type and default, an
+// unknown flag or a bad value is a ConfigError naming the flag.
+import { ConfigError } from '../errors.js';
+
+export type FlagType = 'string' | 'int' | 'number' | 'bool' | 'ints';
+
+export interface FlagSpec {
+  readonly type: FlagType;
+  readonly description: string;
+  readonly min?: number;
+  readonly choices?: readonly string[];
+}
+
+export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
+
+type ValueOf<T extends FlagType> = T extends 'string' ? string : T extends 'int' | 'number' ? number : T extends 'bool' ? boolean : number[];
+
+export type ParsedFlags<S extends FlagSpecs> = { -readonly [K in keyof S]?: ValueOf<S[K]['type']> };
+
+export function parseFlags<S extends FlagSpecs>(argv: readonly string[], specs: S): ParsedFlags<S> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument "${arg}"`, arg);
+    let name = arg.slice(2);
+    let value: string | undefined;
+    const eq = name.indexOf('=');
+    if (eq >= 0) {
+      value = name.slice(eq + 1);
+      name = name.slice(0, eq);
+    }
+    const spec = specs[name];
+    if (!spec) throw new ConfigError(`unknown flag --${name}`, name);
+    if (spec.type === 'bool') {
+      out[name] = value === undefined ? true : parseBool(name, value);
+      continue;
+    }
+    if (value === undefined) {
+      value = argv[++i];
+      if (value === undefined) throw new ConfigError(`--${name} needs a value`, name);
+    }
+    out[name] = parseValue(name, spec, value);
+  }
+  return out as ParsedFlags<S>;
+}
+
+function parseBool(name: string, v: string): boolean {
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new ConfigError(`--${name} must be true or false, got "${v}"`, name);
+}
+
+function parseValue(name: string, spec: FlagSpec, v: string): unknown {
+  switch (spec.type) {
+    case 'string':
+      if (spec.choices && !spec.choices.includes(v)) throw new ConfigError(`--${name} must be one of ${spec.choices.join(', ')}, got "${v}"`, name);
+      return v;
+    case 'int':
+    case 'number': {
+      const n = Number(v);
+      if (v.trim() === '' || !Number.isFinite(n) || (spec.type === 'int' && !Number.isInteger(n))) {
+        throw new ConfigError(`--${name} must be ${spec.type === 'int' ? 'an integer' : 'a number'}, got "${v}"`, name);
+      }
+      if (spec.min !== undefined && n < spec.min) throw new ConfigError(`--${name} must be at least ${spec.min}, got ${n}`, name);
+      return n;
+    }
+    case 'ints': {
+      const parts = v.split(',').map((s) => s.trim());
+      const nums = parts.map(Number);
+      if (parts.some((p) => p === '') || nums.some((n) => !Number.isInteger(n) || n < 0)) {
+        throw new ConfigError(`--${name} must be a comma-separated list of non-negative integers, got "${v}"`, name);
+      }
+      return nums;
+    }
+    case 'bool':
+      return parseBool(name, v);
+  }
+}
+
+export function usage(command: string, specs: FlagSpecs): string {
+  const lines = Object.entries(specs).map(([k, s]) => `  --${k}${s.type === 'bool' ? '' : ` <${s.type}>`}  ${s.description}`);
+  return `usage: gptoss ${command}\n${lines.join('\n')}`;
+}
