@@ -3,9 +3,11 @@
 import { GptOssError } from '../common/errors.js';
 import { runGenerate } from './commands/generate.js';
 import { runMakeCheckpoint } from './commands/make-checkpoint.js';
+import { runWorker } from './commands/worker.js';
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<void> }> = {
   generate: { summary: 'generate tokens from a checkpoint (single process, or --workers N for a local cluster)', run: runGenerate },
+  worker: { summary: 'serve a subset of the experts over gRPC, joining the cluster through NATS', run: runWorker },
   'make-checkpoint': { summary: 'write a random gpt-oss checkpoint in Hugging Face layout', run: runMakeCheckpoint },
 };
 

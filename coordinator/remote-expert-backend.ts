@@ -4,6 +4,7 @@
 // share re-sent to another holder of the same experts.
 import { ExpertUnavailableError, WorkerDispatchError } from '../common/errors.js';
 import type { ExpertBackend, LayerRouting } from '../common/experts/expert-backend.js';
+import type { WireDtype } from '../common/wire/tensor-codec.js';
 
 /** What a dispatch needs from a worker connection (ExpertClient implements it). */
 export interface ExpertDispatcher {
@@ -14,7 +15,7 @@ export interface ExpertDispatcher {
     rows: Int32Array,
     experts: Int32Array,
     weights: Float32Array,
-    options: { deadlineMs: number; wireDtype: 'float32' | 'float16' },
+    options: { deadlineMs?: number; wireDtype?: WireDtype },
   ): Promise<Float32Array>;
 }
 
@@ -26,7 +27,8 @@ export interface RemoteExpertBackendOptions {
   readonly client: (workerId: string) => ExpertDispatcher;
   /** A dispatch that takes longer fails over to a replica (default 10000). */
   readonly deadlineMs?: number;
-  readonly wireDtype?: 'float32' | 'float16';
+  /** Activations on the wire: fp32 (exact, default) or fp16 (half the bytes). */
+  readonly wireDtype?: WireDtype;
   /** Called when a worker failed a dispatch (the coordinator marks it suspect). */
   readonly onWorkerFailure?: (workerId: string, err: WorkerDispatchError) => void;
   readonly onDispatch?: (workerId: string, ms: number, tokens: number) => void;
@@ -112,7 +114,7 @@ export class RemoteExpertBackend implements ExpertBackend {
     const t0 = performance.now();
     const y = await this.opts.client(workerId).dispatch(layer, x, tokens.length, rows, experts, weights, {
       deadlineMs: this.opts.deadlineMs ?? 10_000,
-      wireDtype: this.opts.wireDtype ?? 'float32',
+      wireDtype: this.opts.wireDtype ?? 'fp32',
     });
     this.opts.onDispatch?.(workerId, performance.now() - t0, tokens.length);
     tokens.forEach((t, r) => {

@@ -1,0 +1,54 @@
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { parseFlags } from '../../common/config/flags.js';
+import { ConfigError } from '../../common/errors.js';
+import { EXPERT_PRECISIONS, type ExpertPrecision } from '../../common/experts/expert-precision.js';
+import { createLogger } from '../../common/log.js';
+import { ExpertWorker } from '../../worker/expert-worker.js';
+
+const FLAGS = {
+  model: { type: 'string', description: 'checkpoint directory (only this worker\'s experts are read)' },
+  listen: { type: 'string', description: 'gRPC host:port (default 0.0.0.0:50051; port 0 = any free port)' },
+  advertise: { type: 'string', description: 'host:port the coordinator reaches this worker at (default: the listen address)' },
+  nats: { type: 'string', description: 'NATS server URL(s), comma-separated (default $NATS_URL or nats://127.0.0.1:4222)' },
+  capacity: { type: 'int', min: 1, description: 'expert slots this worker holds at most (default: all)' },
+  threads: { type: 'int', min: 1, description: 'expert compute threads (default: the machine\'s cores)' },
+  'expert-precision': { type: 'string', choices: EXPERT_PRECISIONS, description: 'fp32 (exact, default) or q8' },
+  'accuracy-level': { type: 'int', min: 0, description: 'q8 MatMulNBits accuracy level: 0 (fp32 activations, default) or 4 (int8)' },
+  'worker-id': { type: 'string', description: 'unique id (default: hostname-random)' },
+  'heartbeat-ms': { type: 'int', min: 50, description: 'heartbeat period (default 1000)' },
+} as const;
+
+export async function runWorker(argv: string[]): Promise<void> {
+  const f = parseFlags(argv, FLAGS);
+  if (!f.model) throw new ConfigError('worker: --model DIR is required', 'model');
+  const level = f['accuracy-level'] ?? 0;
+  if (level !== 0 && level !== 4) throw new ConfigError('--accuracy-level must be 0 or 4', 'accuracy-level');
+  const log = createLogger('worker');
+  const worker = await ExpertWorker.start(
+    {
+      modelDir: f.model,
+      listen: f.listen ?? '0.0.0.0:50051',
+      advertise: f.advertise,
+      nats: { servers: (f.nats ?? process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222').split(','), user: process.env['NATS_USER'], pass: process.env['NATS_PASS'], token: process.env['NATS_TOKEN'] },
+      workerId: f['worker-id'] ?? `${os.hostname()}-${randomBytes(3).toString('hex')}`,
+      capacity: f.capacity,
+      threads: f.threads,
+      precision: (f['expert-precision'] ?? 'fp32') as ExpertPrecision,
+      accuracyLevel: level,
+      heartbeatMs: f['heartbeat-ms'],
+      clusterToken: process.env['GPTOSS_CLUSTER_TOKEN'] || undefined,
+    },
+    log,
+  );
+  // The parent of a local cluster reads this line to learn the address.
+  process.stdout.write(JSON.stringify({ event: 'worker-ready', workerId: worker.workerId, address: worker.address }) + '\n');
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      void worker.stop(signal).then(() => process.exit(0), (err: unknown) => {
+        log.error({ err: String(err) }, 'stop failed');
+        process.exit(1);
+      });
+    });
+  }
+}

@@ -1,0 +1,93 @@
+// A whole cluster on this machine: a throwaway nats-server (unless a URL is given), N expert
+// worker processes, and an in-process coordinator engine whose experts run on them.
+import os from 'node:os';
+import { Checkpoint } from '../common/checkpoint/checkpoint.js';
+import { Engine } from '../common/engine/engine.js';
+import type { ExpertPrecision } from '../common/experts/expert-precision.js';
+import { NatsServer } from '../common/local/nats-server-process.js';
+import { createLogger, type Logger } from '../common/log.js';
+import { ClusterExperts } from '../coordinator/cluster-experts.js';
+import { WorkerProcess } from './worker-processes.js';
+
+export interface LocalClusterOptions {
+  readonly model: string;
+  readonly workers: number;
+  readonly replication: number;
+  readonly expertPrecision: ExpertPrecision;
+  readonly natsUrl?: string;
+  readonly quiet?: boolean;
+  readonly heartbeatMs?: number;
+  readonly heartbeatTimeoutMs?: number;
+  readonly readyTimeoutMs?: number;
+  readonly onProgress?: (stage: string) => void;
+}
+
+export interface LocalCluster {
+  readonly engine: Engine;
+  readonly experts: ClusterExperts;
+  readonly natsUrl: string;
+  readonly nats: NatsServer | null;
+  readonly workers: WorkerProcess[];
+  readonly log: Logger;
+  addWorker(): Promise<WorkerProcess>;
+  stop(): Promise<void>;
+}
+
+export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCluster> {
+  const log = createLogger('coordinator', o.quiet ? 'error' : undefined);
+  const ckpt = await Checkpoint.open(o.model);
+  const c = ckpt.config;
+  const nats = o.natsUrl ? null : await NatsServer.start();
+  const natsUrl = o.natsUrl ?? nats!.url;
+  const workers: WorkerProcess[] = [];
+  let experts: ClusterExperts | null = null;
+  let counter = 0;
+  const threads = Math.max(1, Math.floor(os.availableParallelism() / o.workers));
+  const addWorker = async (): Promise<WorkerProcess> => {
+    const w = await WorkerProcess.start({
+      model: o.model,
+      natsUrl,
+      workerId: `local-${++counter}`,
+      threads,
+      precision: o.expertPrecision,
+      heartbeatMs: o.heartbeatMs,
+      logLevel: o.quiet ? 'silent' : 'warn',
+    });
+    workers.push(w);
+    return w;
+  };
+  const stop = async (): Promise<void> => {
+    await experts?.close().catch(() => {});
+    await Promise.all(workers.map((w) => w.stop()));
+    await nats?.stop();
+  };
+  try {
+    experts = await ClusterExperts.start(
+      { nats: { servers: natsUrl }, numLayers: c.numLayers, numExperts: c.numExperts, hiddenSize: c.hiddenSize, fingerprint: ckpt.fingerprint, replication: o.replication, heartbeatTimeoutMs: o.heartbeatTimeoutMs },
+      log,
+    );
+    o.onProgress?.('starting workers');
+    await Promise.all(Array.from({ length: o.workers }, () => addWorker()));
+    o.onProgress?.('placing experts');
+    await experts.ready(o.readyTimeoutMs ?? 300_000);
+    o.onProgress?.('loading the dense model');
+    const engine = await Engine.withBackend(ckpt, experts.backend, 1);
+    const cluster: LocalCluster = {
+      engine,
+      experts,
+      natsUrl,
+      nats,
+      workers,
+      log,
+      addWorker,
+      stop: async () => {
+        await engine.forward.model.close();
+        await stop();
+      },
+    };
+    return cluster;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

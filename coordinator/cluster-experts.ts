@@ -1,0 +1,121 @@
+// The coordinator's view of the expert workers: membership from NATS, the placement it computes
+// and publishes, one gRPC client per live worker, and the RemoteExpertBackend the forward pass
+// dispatches through.
+import type { ClusterLog } from '../common/cluster/events.js';
+import { connectNats, type ClusterConnection, type NatsConnectOptions } from '../common/cluster/nats-connection.js';
+import { clusterSubjects } from '../common/cluster/subjects.js';
+import type { WorkerDispatchError } from '../common/errors.js';
+import { ExpertClient } from './expert-client.js';
+import { ClusterMembership } from './membership.js';
+import { PlacementManager } from './placement-manager.js';
+import { RemoteExpertBackend } from './remote-expert-backend.js';
+import type { WireDtype } from '../common/wire/tensor-codec.js';
+
+export interface ClusterExpertsOptions {
+  readonly nats: Partial<NatsConnectOptions>;
+  readonly numLayers: number;
+  readonly numExperts: number;
+  readonly hiddenSize: number;
+  readonly fingerprint: string;
+  readonly replication?: number;
+  readonly clusterToken?: string;
+  readonly clusterPrefix?: string;
+  readonly heartbeatTimeoutMs?: number;
+  /** Per-dispatch deadline before failing over to a replica. Default 10000. */
+  readonly dispatchDeadlineMs?: number;
+  readonly wireDtype?: WireDtype;
+  readonly onDispatch?: (workerId: string, ms: number, tokens: number) => void;
+}
+
+export class ClusterExperts {
+  private readonly clients = new Map<string, { address: string; client: ExpertClient }>();
+  private routes = new Map<number, string[]>();
+  readonly backend: RemoteExpertBackend;
+  private readonly suspects = new Map<string, number>();
+
+  private constructor(
+    private readonly o: ClusterExpertsOptions,
+    private readonly conn: ClusterConnection,
+    readonly membership: ClusterMembership,
+    readonly placement: PlacementManager,
+    private readonly log: ClusterLog,
+  ) {
+    this.backend = new RemoteExpertBackend({
+      hiddenSize: o.hiddenSize,
+      numExperts: o.numExperts,
+      holders: (slot) => this.holders(slot),
+      client: (workerId) => this.client(workerId),
+      deadlineMs: o.dispatchDeadlineMs ?? 10_000,
+      wireDtype: o.wireDtype ?? 'fp32',
+      onWorkerFailure: (workerId, err) => this.markSuspect(workerId, err),
+      onDispatch: o.onDispatch,
+    });
+  }
+
+  static async start(o: ClusterExpertsOptions, log: ClusterLog): Promise<ClusterExperts> {
+    const conn = await connectNats({ name: 'gptoss-coordinator', ...o.nats }, log);
+    const subjects = clusterSubjects(o.clusterPrefix);
+    const membership = new ClusterMembership(conn.nc, subjects, { heartbeatTimeoutMs: o.heartbeatTimeoutMs ?? 3000 }, log);
+    const placement = new PlacementManager(conn.nc, membership, subjects, { numLayers: o.numLayers, numExperts: o.numExperts, replication: o.replication ?? 1 }, log);
+    const self = new ClusterExperts(o, conn, membership, placement, log);
+    placement.on('routing', (table) => (self.routes = table));
+    membership.on('workerDown', (w) => self.forget(w.workerId));
+    await membership.start();
+    await placement.start();
+    return self;
+  }
+
+  /** Live holders of a slot; a recently failed (suspect) worker goes last. */
+  private holders(slot: number): string[] {
+    const h = this.routes.get(slot) ?? [];
+    if (this.suspects.size === 0 || h.length < 2) return h;
+    const now = Date.now();
+    return [...h].sort((a, b) => Number((this.suspects.get(a) ?? 0) > now) - Number((this.suspects.get(b) ?? 0) > now));
+  }
+
+  private client(workerId: string): ExpertClient {
+    const w = this.membership.worker(workerId);
+    const address = w?.address ?? this.clients.get(workerId)?.address;
+    if (!address) throw new Error(`worker ${workerId} is unknown`);
+    let entry = this.clients.get(workerId);
+    if (!entry || entry.address !== address) {
+      void entry?.client.close();
+      entry = { address, client: new ExpertClient({ address, workerId, fingerprint: this.o.fingerprint, clusterToken: this.o.clusterToken }) };
+      this.clients.set(workerId, entry);
+    }
+    return entry.client;
+  }
+
+  private markSuspect(workerId: string, err: WorkerDispatchError): void {
+    this.suspects.set(workerId, Date.now() + 5000);
+    this.log.warn({ workerId, err: err.message }, 'worker dispatch failed; marked suspect');
+  }
+
+  private forget(workerId: string): void {
+    const entry = this.clients.get(workerId);
+    this.clients.delete(workerId);
+    this.suspects.delete(workerId);
+    void entry?.client.close();
+  }
+
+  /** Resolves once every expert slot has a live holder. */
+  ready(timeoutMs: number): Promise<void> {
+    return this.placement.ready(timeoutMs);
+  }
+
+  health(): { ok: boolean; detail: string } {
+    const c = this.placement.coverage();
+    const workers = this.membership.workers().length;
+    if (c.complete) return { ok: true, detail: `${workers} workers hold every expert` };
+    const first = c.missing.slice(0, 5).map((s) => `layer ${Math.floor(s / this.o.numExperts)} expert ${s % this.o.numExperts}`);
+    return { ok: false, detail: `${c.missing.length} experts have no live holder (${first.join(', ')}${c.missing.length > 5 ? ', ...' : ''}); ${workers} workers` };
+  }
+
+  async close(): Promise<void> {
+    await this.placement.close();
+    await this.membership.close();
+    await Promise.all([...this.clients.values()].map((e) => e.client.close()));
+    this.clients.clear();
+    await this.conn.close();
+  }
+}

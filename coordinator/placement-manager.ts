@@ -1,0 +1,235 @@
+// The coordinator's placement loop: on every membership change (debounced) recompute the target
+// (sticky on the previous one), advance active by make-before-break from what the workers report
+// held, and write the PlacementRecord to the KV bucket when either changed. Routing is read from
+// the computed active map, restricted to live workers that report the slot held.
+import { EventEmitter } from 'node:events';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { KV } from '@nats-io/kv';
+import { ClusterTimeoutError, ConfigError } from '../common/errors.js';
+import { decodeOrDrop, decodePlacementRecord, encodeJson, silentLog, type ClusterLog, type PlacementRecord } from '../common/cluster/events.js';
+import { openPlacementKv } from '../common/cluster/nats-connection.js';
+import { activeFromTarget, computePlacement, routingTable } from '../common/cluster/placement.js';
+import type { ClusterSubjects } from '../common/cluster/subjects.js';
+import type { ClusterMembership } from './membership.js';
+
+export interface PlacementManagerOptions {
+  /** From the checkpoint's config.json. Required. */
+  readonly numLayers: number;
+  readonly numExperts: number;
+  /** Distinct workers per expert slot. Default 1. */
+  readonly replication: number;
+  /** Milliseconds from a membership change to the recompute. Default 100. */
+  readonly debounceMs: number;
+  /** Milliseconds between attempts to write a record the KV refused. Default 500. */
+  readonly retryMs: number;
+  /**
+   * When a record from an earlier coordinator exists, nothing is recomputed or written for this
+   * many milliseconds after start, so the workers' first heartbeats arrive first (an empty table
+   * would tell every worker to drop everything). Default 1500.
+   */
+  readonly startupGraceMs: number;
+}
+
+export const PLACEMENT_MANAGER_DEFAULTS = { replication: 1, debounceMs: 100, retryMs: 500, startupGraceMs: 1500 } as const;
+
+export function parsePlacementManagerOptions(
+  raw: Partial<PlacementManagerOptions> & Pick<PlacementManagerOptions, 'numLayers' | 'numExperts'>,
+): PlacementManagerOptions {
+  const o = { ...PLACEMENT_MANAGER_DEFAULTS, ...raw };
+  const min = { numLayers: 1, numExperts: 1, replication: 1, debounceMs: 0, retryMs: 1, startupGraceMs: 0 } as const;
+  for (const field of Object.keys(min) as (keyof typeof min)[]) {
+    if (!Number.isSafeInteger(o[field]) || o[field] < min[field]) throw new ConfigError(`${field} must be an integer >= ${min[field]}, got ${o[field]}`, field);
+  }
+  return o;
+}
+
+export type PlacementManagerEvents = {
+  /** A record was written to the KV. */
+  placement: [record: PlacementRecord];
+  /** The routing table may have changed (after every recompute). */
+  routing: [table: Map<number, string[]>];
+};
+
+type SlotMap = Record<string, number[]>;
+
+export class PlacementManager extends EventEmitter<PlacementManagerEvents> {
+  readonly options: PlacementManagerOptions;
+  private kv: KV | null = null;
+  private target: SlotMap = {};
+  private active: SlotMap = {};
+  private unplaced: number[] = [];
+  private version = 0;
+  private written: PlacementRecord | null = null;
+  private dirty = false;
+  private writing: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private graceUntilMs = 0;
+  private closed = false;
+  private readonly onChange = (): void => this.schedule(this.options.debounceMs);
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly membership: ClusterMembership,
+    private readonly subjects: ClusterSubjects,
+    options: Parameters<typeof parsePlacementManagerOptions>[0],
+    private readonly log: ClusterLog = silentLog,
+  ) {
+    super();
+    this.options = parsePlacementManagerOptions(options);
+  }
+
+  get numSlots(): number {
+    return this.options.numLayers * this.options.numExperts;
+  }
+
+  /** Opens (or creates) the bucket, resumes from the stored record, and starts following membership. */
+  async start(): Promise<void> {
+    this.kv = await openPlacementKv(this.nc, this.subjects);
+    const entry = await this.kv.get(this.subjects.placementKey);
+    const stored = entry?.operation === 'PUT' ? decodeOrDrop(decodePlacementRecord, entry.value, this.subjects.placementBucket, this.log) : null;
+    if (stored) {
+      this.version = stored.version;
+      if (stored.numLayers === this.options.numLayers && stored.numExperts === this.options.numExperts) {
+        this.target = stored.target;
+        this.active = stored.active;
+        this.written = stored;
+        this.graceUntilMs = Date.now() + this.options.startupGraceMs;
+      }
+      this.log.info({ version: stored.version }, 'resuming from stored placement');
+    }
+    this.membership.on('changed', this.onChange);
+    this.schedule(0);
+  }
+
+  /** The last record written, or null. */
+  record(): PlacementRecord | null {
+    return this.written;
+  }
+
+  /** slot → live workers that are active for it and report it held. */
+  routing(): Map<number, string[]> {
+    const live = this.membership.workers();
+    const table = routingTable(this.active, live.map((w) => w.workerId));
+    const held = new Map(live.map((w) => [w.workerId, new Set(w.held)]));
+    for (const [slot, ids] of table) {
+      const serving = ids.filter((id) => held.get(id)?.has(slot));
+      if (serving.length > 0) table.set(slot, serving);
+      else table.delete(slot);
+    }
+    return table;
+  }
+
+  /** Slots nobody can serve now; `unplaced` are those the target itself leaves short (capacity). */
+  coverage(): { complete: boolean; missing: number[]; unplaced: number[] } {
+    const table = this.routing();
+    const missing: number[] = [];
+    for (let s = 0; s < this.numSlots; s++) if (!table.has(s)) missing.push(s);
+    return { complete: missing.length === 0, missing, unplaced: [...this.unplaced] };
+  }
+
+  /** Resolves once every slot has a serving worker; ClusterTimeoutError after timeoutMs if given. */
+  ready(timeoutMs?: number): Promise<void> {
+    if (this.coverage().complete) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (!this.coverage().complete) return;
+        done();
+        resolve();
+      };
+      const timer =
+        timeoutMs === undefined
+          ? null
+          : setTimeout(() => {
+              done();
+              reject(new ClusterTimeoutError(`placement coverage incomplete after ${timeoutMs} ms (${this.coverage().missing.length} slots missing)`, timeoutMs));
+            }, timeoutMs);
+      const done = (): void => {
+        if (timer) clearTimeout(timer);
+        this.off('routing', check);
+      };
+      this.on('routing', check);
+    });
+  }
+
+  /** Stops following membership and waits for a write in flight. Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.membership.off('changed', this.onChange);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.writing;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.recompute();
+    }, delayMs);
+  }
+
+  private recompute(): void {
+    if (this.closed) return;
+    const wait = this.graceUntilMs - Date.now();
+    if (wait > 0) {
+      this.schedule(wait);
+      return;
+    }
+    const workers = this.membership.workers();
+    const { target, unplaced } = computePlacement({
+      workers: workers.filter((w) => !w.draining).map((w) => ({ id: w.workerId, capacity: w.capacity })),
+      numLayers: this.options.numLayers,
+      numExperts: this.options.numExperts,
+      replication: this.options.replication,
+      previous: this.target,
+    });
+    const active = activeFromTarget({ target, previousActive: this.active, held: Object.fromEntries(workers.map((w) => [w.workerId, w.held])) });
+    if (unplaced.length > 0 && unplaced.length !== this.unplaced.length) {
+      this.log.warn({ unplaced: unplaced.length, workers: workers.length }, 'not enough worker capacity for the requested replication');
+    }
+    this.unplaced = unplaced;
+    if (!sameMap(target, this.target) || !sameMap(active, this.active) || !this.written) this.dirty = true;
+    this.target = target;
+    this.active = active;
+    this.emit('routing', this.routing());
+    this.flush();
+  }
+
+  /** Writes the current maps if they changed since the last write; one write at a time. */
+  private flush(): void {
+    if (!this.dirty || this.writing || this.closed) return;
+    this.dirty = false;
+    const record: PlacementRecord = {
+      version: this.version + 1,
+      numLayers: this.options.numLayers,
+      numExperts: this.options.numExperts,
+      replication: this.options.replication,
+      target: this.target,
+      active: this.active,
+      updatedAtMs: Date.now(),
+    };
+    this.writing = this.kv!.put(this.subjects.placementKey, encodeJson(record)).then(
+      () => {
+        this.version = record.version;
+        this.written = record;
+        this.writing = null;
+        this.log.info({ version: record.version }, 'placement written');
+        this.emit('placement', record);
+        this.flush();
+      },
+      (err: unknown) => {
+        this.dirty = true;
+        this.writing = null;
+        this.log.warn({ version: record.version, err: err instanceof Error ? err.message : String(err) }, 'placement write failed; retrying');
+        this.schedule(this.options.retryMs);
+      },
+    );
+  }
+}
+
+function sameMap(a: SlotMap, b: SlotMap): boolean {
+  const ka = Object.keys(a).filter((k) => a[k]!.length > 0).sort();
+  const kb = Object.keys(b).filter((k) => b[k]!.length > 0).sort();
+  if (ka.length !== kb.length || ka.some((k, i) => k !== kb[i])) return false;
+  return ka.every((k) => a[k]!.length === b[k]!.length && a[k]!.every((s, i) => s === b[k]![i]));
+}

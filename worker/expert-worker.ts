@@ -1,0 +1,103 @@
+// One expert worker: an ExpertPool behind the gRPC expert service, announced on NATS, following
+// the placement record (load what is assigned, drop only what is neither assigned nor active).
+import os from 'node:os';
+import { Checkpoint } from '../common/checkpoint/checkpoint.js';
+import type { ClusterLog, PlacementRecord } from '../common/cluster/events.js';
+import { connectNats, type ClusterConnection, type NatsConnectOptions } from '../common/cluster/nats-connection.js';
+import { clusterSubjects } from '../common/cluster/subjects.js';
+import type { ExpertPrecision } from '../common/experts/expert-precision.js';
+import { ExpertPool } from './expert-pool.js';
+import { startExpertServer, type ExpertServer } from './expert-service.js';
+import { WorkerAnnouncer } from './membership-announcer.js';
+import { PlacementFollower, reconcile } from './placement-follower.js';
+
+export interface ExpertWorkerOptions {
+  readonly modelDir: string;
+  /** host:port to listen on; port 0 picks a free one. */
+  readonly listen: string;
+  /** host:port others reach this worker at. Default: the listen address (with the picked port). */
+  readonly advertise?: string;
+  readonly nats: Partial<NatsConnectOptions>;
+  readonly workerId: string;
+  /** Expert slots this worker can hold. Default: all of them. */
+  readonly capacity?: number;
+  /** Compute threads. Default: the machine's cores. */
+  readonly threads?: number;
+  readonly precision: ExpertPrecision;
+  readonly accuracyLevel: 0 | 4;
+  readonly heartbeatMs?: number;
+  readonly clusterToken?: string;
+  readonly clusterPrefix?: string;
+}
+
+export class ExpertWorker {
+  private reconciling: Promise<void> = Promise.resolve();
+  private stopping: Promise<void> | null = null;
+
+  private constructor(
+    readonly workerId: string,
+    readonly address: string,
+    private readonly numExperts: number,
+    private readonly pool: ExpertPool,
+    private readonly server: ExpertServer,
+    private readonly conn: ClusterConnection,
+    private readonly announcer: WorkerAnnouncer,
+    private follower: PlacementFollower | null,
+    private readonly log: ClusterLog,
+  ) {}
+
+  static async start(o: ExpertWorkerOptions, log: ClusterLog): Promise<ExpertWorker> {
+    const ckpt = await Checkpoint.open(o.modelDir);
+    const c = ckpt.config;
+    const capacity = o.capacity ?? c.numLayers * c.numExperts;
+    const pool = await ExpertPool.create({ checkpointDir: o.modelDir, threads: o.threads ?? os.availableParallelism(), runtime: { precision: o.precision, accuracyLevel: o.accuracyLevel } });
+    const server = await startExpertServer({ listen: o.listen, pool, fingerprint: ckpt.fingerprint, workerId: o.workerId, clusterToken: o.clusterToken, capacity });
+    const host = o.listen.slice(0, o.listen.lastIndexOf(':'));
+    const address = o.advertise ?? `${host === '0.0.0.0' || host === '' ? os.hostname() : host}:${server.port}`;
+    const conn = await connectNats({ name: `gptoss-worker-${o.workerId}`, ...o.nats }, log);
+    const subjects = clusterSubjects(o.clusterPrefix);
+    const announcer = new WorkerAnnouncer(conn.nc, subjects, { workerId: o.workerId, address, capacity, modelFingerprint: ckpt.fingerprint, heartbeatMs: o.heartbeatMs ?? 1000 }, log);
+    const worker = new ExpertWorker(o.workerId, address, c.numExperts, pool, server, conn, announcer, null, log);
+    announcer.start();
+    worker.follower = new PlacementFollower(conn.nc, subjects, { onPlacement: (r) => worker.follow(r) }, log);
+    await worker.follower.start();
+    log.info({ workerId: o.workerId, address, capacity, fingerprint: ckpt.fingerprint }, 'worker started');
+    return worker;
+  }
+
+  private heldSlots(): number[] {
+    return this.pool.held().map((h) => h.layer * this.numExperts + h.expert);
+  }
+
+  /** Loads what the record assigns here, reports it held, then drops what is no longer needed. */
+  private follow(record: PlacementRecord): Promise<void> {
+    this.reconciling = this.reconciling.then(async () => {
+      if (this.stopping) return;
+      const { load, drop } = reconcile(record, this.workerId, this.heldSlots());
+      for (const slot of load) {
+        await this.pool.load(Math.floor(slot / this.numExperts), slot % this.numExperts);
+      }
+      if (load.length > 0) this.announcer.update(this.heldSlots());
+      for (const slot of drop) await this.pool.drop(Math.floor(slot / this.numExperts), slot % this.numExperts);
+      if (drop.length > 0) this.announcer.update(this.heldSlots());
+      if (load.length + drop.length > 0) this.log.info({ loaded: load.length, dropped: drop.length, held: this.heldSlots().length }, 'placement applied');
+    }).catch((err: unknown) => this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'placement apply failed'));
+    return this.reconciling;
+  }
+
+  /** SIGTERM: stop taking work, finish what is in flight, say goodbye, release everything. */
+  stop(reason = 'shutdown'): Promise<void> {
+    this.stopping ??= (async () => {
+      this.announcer.update(this.heldSlots(), true);
+      await this.server.drain();
+      await this.announcer.stop(reason);
+      await this.follower?.close();
+      await this.server.close();
+      await this.reconciling;
+      await this.pool.close();
+      await this.conn.close();
+      this.log.info({ workerId: this.workerId, reason }, 'worker stopped');
+    })();
+    return this.stopping;
+  }
+}
