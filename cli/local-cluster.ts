@@ -69,7 +69,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
     o.onProgress?.('starting workers');
     await Promise.all(Array.from({ length: o.workers }, () => addWorker()));
     o.onProgress?.('placing experts');
-    await experts.ready(o.readyTimeoutMs ?? 300_000);
+    await experts.settled(o.workers, o.readyTimeoutMs ?? 300_000);
     o.onProgress?.('loading the dense model');
     const engine = await Engine.withBackend(ckpt, experts.backend, 1);
     const cluster: LocalCluster = {

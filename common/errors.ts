@@ -130,8 +130,8 @@ export class WorkerRejectedError extends WorkerDispatchError {
 
 /**
  * A worker refused the handshake: protocol version or model fingerprint differ (gRPC
- * FAILED_PRECONDITION) or the cluster token is wrong (UNAUTHENTICATED). Condemns the pairing, not
- * the request.
+ * FAILED_PRECONDITION), the cluster token is wrong (UNAUTHENTICATED, PERMISSION_DENIED), or it does
+ * not know the method (UNIMPLEMENTED). Condemns the pairing, not the request.
  */
 export class WorkerHandshakeError extends WorkerDispatchError {
   override readonly name = 'WorkerHandshakeError';
@@ -151,6 +151,22 @@ export class ExpertComputeError extends GptOssError {
   constructor(
     message: string,
     readonly layer: number | null = null,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * The session store (KV blocks, stored responses) was used wrongly: a cache whose layout differs
+ * from the store's model, tokens that do not match the cache, a wait for Redis that timed out.
+ * Redis being down is not this error: the store answers with a miss instead.
+ */
+export class SessionStoreError extends GptOssError {
+  override readonly name = 'SessionStoreError';
+  constructor(
+    message: string,
+    readonly field: string | null = null,
     options?: { cause?: unknown },
   ) {
     super(message, options);

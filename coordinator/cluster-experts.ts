@@ -4,7 +4,7 @@
 import type { ClusterLog } from '../common/cluster/events.js';
 import { connectNats, type ClusterConnection, type NatsConnectOptions } from '../common/cluster/nats-connection.js';
 import { clusterSubjects } from '../common/cluster/subjects.js';
-import type { WorkerDispatchError } from '../common/errors.js';
+import { ClusterTimeoutError, type WorkerDispatchError } from '../common/errors.js';
 import { ExpertClient } from './expert-client.js';
 import { ClusterMembership } from './membership.js';
 import { PlacementManager } from './placement-manager.js';
@@ -101,6 +101,30 @@ export class ClusterExperts {
   /** Resolves once every expert slot has a live holder. */
   ready(timeoutMs: number): Promise<void> {
     return this.placement.ready(timeoutMs);
+  }
+
+  /**
+   * Resolves once `workers` workers are live, every slot has a holder and every worker holds what
+   * the placement assigns it (no move in progress).
+   */
+  async settled(workers: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.isSettled(workers)) return;
+      if (Date.now() > deadline) throw new ClusterTimeoutError(`placement over ${workers} workers did not settle within ${timeoutMs} ms`, timeoutMs);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  private isSettled(workers: number): boolean {
+    const live = this.membership.workers();
+    const record = this.placement.record();
+    if (live.length !== workers || !record || !this.placement.coverage().complete) return false;
+    return live.every((w) => {
+      const held = new Set(w.held);
+      const target = record.target[w.workerId] ?? [];
+      return target.length > 0 && target.every((s) => held.has(s)) && (record.active[w.workerId] ?? []).length === target.length;
+    });
   }
 
   health(): { ok: boolean; detail: string } {

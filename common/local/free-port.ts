@@ -1,4 +1,4 @@
-// Ephemeral ports for test servers: bind port 0, read what the kernel gave, release it.
+// Ephemeral ports for throwaway servers: bind port 0, read what the kernel gave, release it.
 import net from 'node:net';
 
 export function freePort(host = '127.0.0.1'): Promise<number> {
