@@ -1,8 +1,10 @@
 // `npm run bench [-- part ...]`: engine, dispatch, serving. Timings live here, never in tests.
 import { runEngineBench } from './engine-bench.js';
+import { runDispatchBench } from './dispatch-bench.js';
 
 const PARTS: Record<string, () => Promise<void>> = {
   engine: runEngineBench,
+  dispatch: runDispatchBench,
 };
 
 const wanted = process.argv.slice(2);

@@ -112,6 +112,8 @@ export class ExpertClient {
   private readonly echoPending = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: Error) => void }>();
   private closed = false;
 
+  private readonly counters = { dispatches: 0, workerComputeMs: 0 };
+
   constructor(private readonly o: ExpertClientOptions) {
     this.workerId = o.workerId ?? o.address;
     this.client = new grpc.Client(o.address, o.credentials ?? grpc.credentials.createInsecure(), { ...DEFAULT_CHANNEL_OPTIONS, ...o.channelOptions });
@@ -182,6 +184,11 @@ export class ExpertClient {
         resolve(toWorkerInfo(w!));
       });
     });
+  }
+
+  /** Dispatches answered, and the compute time the worker reported for them (metrics, benchmark). */
+  stats(): { dispatches: number; workerComputeMs: number } {
+    return { ...this.counters };
   }
 
   /** Bounces `payload` off the worker on the long-lived Echo stream (the benchmark's floor). */
@@ -263,6 +270,8 @@ export class ExpertClient {
     this.pending.delete(reply.requestId);
     clearTimeout(p.timer);
     if (reply.statusCode !== grpc.status.OK) return p.reject(errorForStatus(reply.statusCode, reply.error, this.workerId));
+    this.counters.dispatches++;
+    if (Number.isFinite(reply.computeMs)) this.counters.workerComputeMs += reply.computeMs;
     try {
       p.resolve(this.readOutput(reply, p.tokenCount, p.hiddenSize));
     } catch (err) {
