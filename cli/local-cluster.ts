@@ -63,7 +63,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
   };
   try {
     experts = await ClusterExperts.start(
-      { nats: { servers: natsUrl }, numLayers: c.numLayers, numExperts: c.numExperts, hiddenSize: c.hiddenSize, fingerprint: ckpt.fingerprint, replication: o.replication, heartbeatTimeoutMs: o.heartbeatTimeoutMs },
+      { nats: { servers: natsUrl }, numLayers: c.numLayers, numExperts: c.numExperts, hiddenSize: c.hiddenSize, fingerprint: ckpt.fingerprint, replication: o.replication, heartbeatTimeoutMs: o.heartbeatTimeoutMs, initialWorkers: o.workers },
       log,
     );
     o.onProgress?.('starting workers');

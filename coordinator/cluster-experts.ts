@@ -25,6 +25,12 @@ export interface ClusterExpertsOptions {
   readonly dispatchDeadlineMs?: number;
   readonly wireDtype?: WireDtype;
   readonly onDispatch?: (workerId: string, ms: number, tokens: number) => void;
+  /**
+   * Hold the first placement until this many workers have joined (or `initialWaitMs` passed), so
+   * a cluster starting together is not first placed onto whichever worker announced first.
+   */
+  readonly initialWorkers?: number;
+  readonly initialWaitMs?: number;
 }
 
 export class ClusterExperts {
@@ -61,7 +67,16 @@ export class ClusterExperts {
     placement.on('routing', (table) => (self.routes = table));
     membership.on('workerDown', (w) => self.forget(w.workerId));
     await membership.start();
-    await placement.start();
+    if (o.initialWorkers && o.initialWorkers > 1) {
+      const n = o.initialWorkers;
+      void membership
+        .waitFor((ws) => ws.length >= n, o.initialWaitMs ?? 30_000)
+        .catch(() => log.warn({ expected: n, live: membership.workers().length }, 'not every initial worker joined in time; placing on those that did'))
+        .then(() => placement.start())
+        .catch((err: unknown) => log.error({ err: String(err) }, 'placement failed to start'));
+    } else {
+      await placement.start();
+    }
     return self;
   }
 

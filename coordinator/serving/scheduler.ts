@@ -14,8 +14,8 @@ import { EventQueue } from './event-queue.js';
 export interface PrefixKvStore {
   /** Restores the longest persisted prefix of `tokens` into the empty `cache`; returns its length. */
   restorePrefix(tokens: readonly number[], cache: KvCache): Promise<number>;
-  /** Persists the cache's full blocks (best effort; never throws). */
-  persist(cache: KvCache): Promise<void>;
+  /** Persists the cache's full blocks from token `fromToken` on (best effort; never throws). */
+  persist(cache: KvCache, fromToken: number): Promise<void>;
   health(): { ok: boolean; detail?: string };
 }
 
@@ -222,7 +222,7 @@ export class Scheduler implements EngineClient {
     });
     seq.events.end();
     if (this.opts.prefixStore && reason !== 'abort') {
-      void this.opts.prefixStore.persist(seq.cache).catch((err: unknown) => this.opts.log?.warn({ err }, 'session persist failed'));
+      void this.opts.prefixStore.persist(seq.cache, seq.cachedPromptTokens).catch((err: unknown) => this.opts.log?.warn({ err }, 'session persist failed'));
     }
   }
 
