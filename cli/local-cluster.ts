@@ -20,6 +20,8 @@ export interface LocalClusterOptions {
   readonly heartbeatTimeoutMs?: number;
   readonly readyTimeoutMs?: number;
   readonly onProgress?: (stage: string) => void;
+  /** onnxruntime threads of the coordinator's dense graphs (default 1). */
+  readonly denseThreads?: number;
 }
 
 export interface LocalCluster {
@@ -71,7 +73,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
     o.onProgress?.('placing experts');
     await experts.settled(o.workers, o.readyTimeoutMs ?? 300_000);
     o.onProgress?.('loading the dense model');
-    const engine = await Engine.withBackend(ckpt, experts.backend, 1);
+    const engine = await Engine.withBackend(ckpt, experts.backend, o.denseThreads ?? 1);
     const cluster: LocalCluster = {
       engine,
       experts,

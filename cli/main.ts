@@ -4,9 +4,13 @@ import { GptOssError } from '../common/errors.js';
 import { runGenerate } from './commands/generate.js';
 import { runMakeCheckpoint } from './commands/make-checkpoint.js';
 import { runWorker } from './commands/worker.js';
+import { runCoordinator } from './commands/coordinator.js';
+import { runStart } from './commands/start.js';
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<void> }> = {
   generate: { summary: 'generate tokens from a checkpoint (single process, or --workers N for a local cluster)', run: runGenerate },
+  start: { summary: 'start a whole local cluster (nats, redis, coordinator, workers) serving the OpenAI API', run: runStart },
+  coordinator: { summary: 'serve the OpenAI API, running the dense half and dispatching experts to workers', run: runCoordinator },
   worker: { summary: 'serve a subset of the experts over gRPC, joining the cluster through NATS', run: runWorker },
   'make-checkpoint': { summary: 'write a random gpt-oss checkpoint in Hugging Face layout', run: runMakeCheckpoint },
 };

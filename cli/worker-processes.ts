@@ -31,10 +31,10 @@ export class WorkerProcess {
   ) {}
 
   static start(o: WorkerProcessOptions): Promise<WorkerProcess> {
-    const args = [CLI, 'worker', '--model', o.model, '--listen', '127.0.0.1:0', '--nats', o.natsUrl, '--worker-id', o.workerId, '--threads', String(o.threads), '--expert-precision', o.precision];
+    const args = [CLI, 'worker', '--model', o.model, '--listen', '127.0.0.1:0', '--nats', o.natsUrl, '--worker-id', o.workerId, '--threads', String(o.threads), '--expert-precision', o.precision, '--exit-with-parent'];
     if (o.heartbeatMs) args.push('--heartbeat-ms', String(o.heartbeatMs));
     if (o.capacity) args.push('--capacity', String(o.capacity));
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: o.logLevel ?? 'warn', ...o.env } });
+    const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: o.logLevel ?? 'warn', ...o.env } });
     live.add(child);
     child.once('exit', () => live.delete(child));
     let stderr = '';

@@ -17,6 +17,7 @@ const FLAGS = {
   'accuracy-level': { type: 'int', min: 0, description: 'q8 MatMulNBits accuracy level: 0 (fp32 activations, default) or 4 (int8)' },
   'worker-id': { type: 'string', description: 'unique id (default: hostname-random)' },
   'heartbeat-ms': { type: 'int', min: 50, description: 'heartbeat period (default 1000)' },
+  'exit-with-parent': { type: 'bool', description: 'stop when standard input closes (set by local clusters, so a killed parent leaves no worker behind)' },
 } as const;
 
 export async function runWorker(argv: string[]): Promise<void> {
@@ -43,12 +44,19 @@ export async function runWorker(argv: string[]): Promise<void> {
   );
   // The parent of a local cluster reads this line to learn the address.
   process.stdout.write(JSON.stringify({ event: 'worker-ready', workerId: worker.workerId, address: worker.address }) + '\n');
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      void worker.stop(signal).then(() => process.exit(0), (err: unknown) => {
+  const stop = (why: string): void => {
+    void worker.stop(why).then(
+      () => process.exit(0),
+      (err: unknown) => {
         log.error({ err: String(err) }, 'stop failed');
         process.exit(1);
-      });
-    });
+      },
+    );
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop(signal));
+  if (f['exit-with-parent']) {
+    process.stdin.resume();
+    process.stdin.once('end', () => stop('parent exited'));
+    process.stdin.once('error', () => stop('parent exited'));
   }
 }

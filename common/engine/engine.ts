@@ -45,8 +45,8 @@ export class Engine {
     return Engine.withBackend(ckpt, experts, options.denseThreads ?? 1);
   }
 
-  static async withBackend(ckpt: Checkpoint, experts: ExpertBackend, denseThreads: number): Promise<Engine> {
-    const dense = await DenseModel.load(ckpt, { intraOpThreads: denseThreads });
+  static async withBackend(ckpt: Checkpoint, experts: ExpertBackend, denseThreads: number, onTensor?: (name: string) => void): Promise<Engine> {
+    const dense = await DenseModel.load(ckpt, { intraOpThreads: denseThreads }, onTensor);
     return new Engine(ckpt, new ForwardPass(dense, experts));
   }
 

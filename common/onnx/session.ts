@@ -20,6 +20,9 @@ export class OrtGraph {
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       executionProviders: settings.executionProvider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+      // A process holds many sessions (one per expert); spinning intra-op threads of idle sessions
+      // would steal the cores the running one needs.
+      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     });
     return new OrtGraph(session);
   }

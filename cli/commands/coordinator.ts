@@ -1,0 +1,52 @@
+import { parseFlags } from '../../common/config/flags.js';
+import { ConfigError } from '../../common/errors.js';
+import { createLogger } from '../../common/log.js';
+import { startCoordinator } from '../../coordinator/coordinator-service.js';
+
+const FLAGS = {
+  model: { type: 'string', description: 'checkpoint directory (only the dense weights are loaded)' },
+  nats: { type: 'string', description: 'NATS server URL(s), comma-separated (default $NATS_URL or nats://127.0.0.1:4222)' },
+  redis: { type: 'string', description: 'Redis URL for session state, or "none" (default $REDIS_URL or none)' },
+  host: { type: 'string', description: 'HTTP listen host (default 0.0.0.0)' },
+  port: { type: 'int', min: 0, description: 'HTTP port (default 8000)' },
+  replication: { type: 'int', min: 1, description: 'workers holding each expert (default 1)' },
+  'served-model-name': { type: 'string', description: 'the model id clients use (default: the checkpoint folder name)' },
+  threads: { type: 'int', min: 1, description: 'onnxruntime threads for the dense graphs (default 2)' },
+  'max-batch-size': { type: 'int', min: 1, description: 'sequences decoding together (default 32)' },
+  'max-queued': { type: 'int', min: 0, description: 'requests waiting before 429 (default 256)' },
+  'min-workers': { type: 'int', min: 1, description: 'hold the first placement until this many workers joined (default 1)' },
+  'session-ttl': { type: 'int', min: 1, description: 'seconds a session\'s KV blocks live in Redis (default 3600)' },
+  'session-max-bytes': { type: 'int', min: 0, description: 'Redis memory budget for KV blocks (default 1 GiB)' },
+} as const;
+
+export async function runCoordinator(argv: string[]): Promise<void> {
+  const f = parseFlags(argv, FLAGS);
+  if (!f.model) throw new ConfigError('coordinator: --model DIR is required', 'model');
+  const redis = f.redis ?? process.env['REDIS_URL'] ?? 'none';
+  const apiKeys = (process.env['GPTOSS_API_KEYS'] ?? '').split(',').map((k) => k.trim()).filter(Boolean);
+  const log = createLogger('coordinator');
+  const coordinator = await startCoordinator(
+    {
+      model: f.model,
+      servedModelName: f['served-model-name'],
+      nats: { servers: (f.nats ?? process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222').split(','), user: process.env['NATS_USER'], pass: process.env['NATS_PASS'], token: process.env['NATS_TOKEN'] },
+      redisUrl: redis === 'none' ? null : redis,
+      host: f.host ?? '0.0.0.0',
+      port: f.port ?? 8000,
+      replication: f.replication ?? 1,
+      apiKeys: apiKeys.length > 0 ? apiKeys : undefined,
+      clusterToken: process.env['GPTOSS_CLUSTER_TOKEN'] || undefined,
+      denseThreads: f.threads ?? 2,
+      maxBatchSize: f['max-batch-size'],
+      maxQueued: f['max-queued'],
+      initialWorkers: f['min-workers'],
+      sessionTtlSeconds: f['session-ttl'],
+      sessionMaxBytes: f['session-max-bytes'],
+    },
+    log,
+  );
+  process.stdout.write(JSON.stringify({ event: 'coordinator-ready', url: coordinator.url }) + '\n');
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => void coordinator.close().then(() => process.exit(0), () => process.exit(1)));
+  }
+}

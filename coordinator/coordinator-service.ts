@@ -1,0 +1,113 @@
+// A whole coordinator: the dense half of the model, the expert workers it finds on NATS, the
+// continuous-batching scheduler, Redis session state (optional) and the OpenAI-compatible HTTP API.
+import path from 'node:path';
+import { Checkpoint } from '../common/checkpoint/checkpoint.js';
+import type { NatsConnectOptions } from '../common/cluster/nats-connection.js';
+import { Engine } from '../common/engine/engine.js';
+import type { Logger } from '../common/log.js';
+import { ClusterExperts } from './cluster-experts.js';
+import { buildHttpServer } from './http/server.js';
+import { InMemoryResponseStore, type ResponseStore } from './http/response-store.js';
+import { Scheduler } from './serving/scheduler.js';
+import { SessionPrefixStore } from './serving/session-prefix-store.js';
+import { RedisKvSessionStore } from './session/session-store.js';
+import { RedisResponseStore } from './session/redis-response-store.js';
+import type { FastifyInstance } from 'fastify';
+
+export interface CoordinatorOptions {
+  readonly model: string;
+  /** The id clients send as `model` (default: the checkpoint folder's name). */
+  readonly servedModelName?: string;
+  readonly nats: Partial<NatsConnectOptions>;
+  /** Redis for session state; null serves without persistence (responses kept in memory). */
+  readonly redisUrl: string | null;
+  readonly host: string;
+  readonly port: number;
+  readonly replication: number;
+  readonly apiKeys?: readonly string[];
+  readonly clusterToken?: string;
+  readonly denseThreads: number;
+  readonly maxBatchSize?: number;
+  readonly maxQueued?: number;
+  readonly maxStepTokens?: number;
+  readonly sessionTtlSeconds?: number;
+  readonly sessionMaxBytes?: number;
+  readonly initialWorkers?: number;
+  readonly heartbeatTimeoutMs?: number;
+  readonly onDenseTensor?: (name: string) => void;
+}
+
+export interface Coordinator {
+  readonly url: string;
+  readonly experts: ClusterExperts;
+  readonly scheduler: Scheduler;
+  readonly http: FastifyInstance;
+  close(): Promise<void>;
+}
+
+export async function startCoordinator(o: CoordinatorOptions, log: Logger): Promise<Coordinator> {
+  const ckpt = await Checkpoint.open(o.model);
+  const c = ckpt.config;
+  for (const w of c.warnings) log.warn({ model: o.model }, w);
+  const experts = await ClusterExperts.start(
+    {
+      nats: o.nats,
+      numLayers: c.numLayers,
+      numExperts: c.numExperts,
+      hiddenSize: c.hiddenSize,
+      fingerprint: ckpt.fingerprint,
+      replication: o.replication,
+      clusterToken: o.clusterToken,
+      initialWorkers: o.initialWorkers,
+      heartbeatTimeoutMs: o.heartbeatTimeoutMs,
+    },
+    log,
+  );
+  const engine = await Engine.withBackend(ckpt, experts.backend, o.denseThreads, o.onDenseTensor);
+  let kvStore: RedisKvSessionStore | null = null;
+  let responses: ResponseStore;
+  if (o.redisUrl) {
+    kvStore = new RedisKvSessionStore({
+      url: o.redisUrl,
+      modelFingerprint: ckpt.fingerprint,
+      numLayers: c.numLayers,
+      kvDim: c.numKvHeads * c.headDim,
+      ttlSeconds: o.sessionTtlSeconds,
+      maxMemoryBytes: o.sessionMaxBytes,
+      logger: log,
+    });
+    // Redis down at start is not fatal: the store reconnects by itself.
+    await kvStore.waitUntilReady(3000).catch(() => log.warn({}, 'redis not reachable yet; serving without session persistence until it is'));
+    responses = new RedisResponseStore({ url: o.redisUrl, logger: log });
+  } else {
+    responses = new InMemoryResponseStore();
+  }
+  const scheduler = new Scheduler(engine.forward, () => engine.newCache(), {
+    modelId: o.servedModelName ?? path.basename(path.resolve(o.model)),
+    contextLength: c.maxPositionEmbeddings,
+    maxBatchSize: o.maxBatchSize,
+    maxQueued: o.maxQueued,
+    maxStepTokens: o.maxStepTokens,
+    prefixStore: kvStore ? new SessionPrefixStore(kvStore) : undefined,
+    healthChecks: () => ({ experts: experts.health() }),
+    log,
+  });
+  const http = buildHttpServer({ engine: scheduler, responses, logger: log, apiKeys: o.apiKeys ? [...o.apiKeys] : undefined });
+  const address = await http.listen({ host: o.host, port: o.port });
+  log.info({ url: address }, 'coordinator listening');
+  let closing: Promise<void> | null = null;
+  return {
+    url: address,
+    experts,
+    scheduler,
+    http,
+    close: () =>
+      (closing ??= (async () => {
+        await http.close();
+        await engine.forward.model.close();
+        await experts.close();
+        await kvStore?.close();
+        await (responses as { close?: () => Promise<void> }).close?.();
+      })()),
+  };
+}
