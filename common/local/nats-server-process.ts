@@ -25,6 +25,13 @@ function installExitHook(): void {
   process.once('exit', () => {
     for (const server of live) server.killNow();
   });
+}
+
+/**
+ * Also kill every server on SIGINT / SIGTERM and then die of that signal (test runners). A
+ * program with its own shutdown on those signals (gptoss start) does not call this.
+ */
+export function killServersOnSignals(): void {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       for (const server of live) server.killNow();

@@ -3,7 +3,8 @@
 // leave, and long prompts are prefilled in chunks under a per-step token budget so running
 // sequences keep decoding. With a session store, a prompt whose prefix blocks are persisted loads
 // them instead of recomputing, and finished sequences persist theirs.
-import { InvalidRequestError, QueueFullError } from '../../common/errors.js';
+import { withDefaults } from '../../common/config/defaults.js';
+import { ConfigError, InvalidRequestError, QueueFullError } from '../../common/errors.js';
 import type { ForwardPass } from '../../common/engine/forward-pass.js';
 import type { KvCache } from '../../common/engine/kv-cache.js';
 import { Sampler } from '../../common/engine/sampler.js';
@@ -62,7 +63,10 @@ export class Scheduler implements EngineClient {
     private readonly newCache: () => KvCache,
     options: Partial<SchedulerOptions> & Pick<SchedulerOptions, 'modelId' | 'contextLength'>,
   ) {
-    this.opts = { ...SCHEDULER_DEFAULTS, ...options };
+    this.opts = withDefaults<SchedulerOptions>({ ...SCHEDULER_DEFAULTS, modelId: options.modelId, contextLength: options.contextLength }, options);
+    for (const f of ['maxBatchSize', 'maxQueued', 'maxStepTokens'] as const) {
+      if (!Number.isInteger(this.opts[f]) || this.opts[f] < (f === 'maxQueued' ? 0 : 1)) throw new ConfigError(`scheduler ${f} must be a positive integer, got ${this.opts[f]}`, f);
+    }
   }
 
   get modelId(): string {

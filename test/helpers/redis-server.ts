@@ -1,2 +1,5 @@
-// The production launcher doubles as the test harness.
+// The production launcher doubles as the test harness; a killed test run leaves no server behind.
+import { killServersOnSignals } from '../../common/local/redis-server-process.js';
+
 export * from '../../common/local/redis-server-process.js';
+killServersOnSignals();

@@ -4,7 +4,7 @@
 // prefix is in Redis skips that prefill and continues with the same tokens.
 import assert from 'node:assert/strict';
 import { Engine } from '../../common/engine/engine.js';
-import { InvalidRequestError, QueueFullError } from '../../common/errors.js';
+import { ConfigError, InvalidRequestError, QueueFullError } from '../../common/errors.js';
 import type { GenerationEvent, GenerationParams } from '../../coordinator/serving/engine-client.js';
 import { Scheduler } from '../../coordinator/serving/scheduler.js';
 import { SessionPrefixStore } from '../../coordinator/serving/session-prefix-store.js';
@@ -84,6 +84,13 @@ describe('scheduler', () => {
     assert.ok(seen < 200);
     const alone = await collect(scheduler().generate(params(prompt(20, 1), 12)));
     assert.deepEqual((await keep).tokens, alone.tokens);
+  });
+
+  it('scheduler - options left undefined keep their defaults; bad ones are a ConfigError', async () => {
+    const s = scheduler({ maxBatchSize: undefined, maxQueued: undefined, maxStepTokens: undefined });
+    const r = await collect(s.generate(params(prompt(5, 9), 2)));
+    assert.equal(r.tokens.length, 2);
+    assert.throws(() => scheduler({ maxBatchSize: 0 }), (e: unknown) => e instanceof ConfigError && e.field === 'maxBatchSize');
   });
 
   it('scheduler - a full queue and an overlong request are refused up front', async () => {
