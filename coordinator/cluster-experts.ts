@@ -35,7 +35,8 @@ export interface ClusterExpertsOptions {
 
 export class ClusterExperts {
   private readonly clients = new Map<string, { address: string; client: ExpertClient }>();
-  private routes = new Map<number, string[]>();
+  /** The placement's routing table, rebuilt lazily after any membership or placement change. */
+  private routes: Map<number, string[]> | null = null;
   readonly backend: RemoteExpertBackend;
   private readonly suspects = new Map<string, number>();
 
@@ -65,6 +66,7 @@ export class ClusterExperts {
     const placement = new PlacementManager(conn.nc, membership, subjects, { numLayers: o.numLayers, numExperts: o.numExperts, replication: o.replication ?? 1 }, log);
     const self = new ClusterExperts(o, conn, membership, placement, log);
     placement.on('routing', (table) => (self.routes = table));
+    membership.on('changed', () => (self.routes = null));
     membership.on('workerDown', (w) => self.forget(w.workerId));
     await membership.start();
     if (o.initialWorkers && o.initialWorkers > 1) {
@@ -82,6 +84,7 @@ export class ClusterExperts {
 
   /** Live holders of a slot; a recently failed (suspect) worker goes last. */
   private holders(slot: number): string[] {
+    this.routes ??= this.placement.routing();
     const h = this.routes.get(slot) ?? [];
     if (this.suspects.size === 0 || h.length < 2) return h;
     const now = Date.now();

@@ -1,13 +1,14 @@
 // The OpenAI-compatible API driven by the official `openai` client against a listening server over
-// the real single-process engine (a random checkpoint with gpt-oss's real vocabulary). The model is
-// random, so the assertions are on structure and on consistency between equivalent requests.
+// the real single-process engine behind the continuous-batching scheduler (a random checkpoint with
+// gpt-oss's real vocabulary). The model is random, so the assertions are on structure and on
+// consistency between equivalent requests.
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
 import OpenAI from 'openai';
 import { Engine } from '../../common/engine/engine.js';
 import { getHarmonyTokenizer } from '../../common/harmony/index.js';
 import { buildHttpServer, InMemoryResponseStore } from '../../coordinator/http/index.js';
-import { SequentialEngineClient } from '../helpers/engine-client-adapter.js';
+import { ObservedEngineClient } from '../helpers/engine-client-adapter.js';
 import { freePort } from '../helpers/free-port.js';
 import { tinyModel } from '../helpers/tiny-model.js';
 
@@ -49,14 +50,14 @@ function middle(text: string): string {
 
 describe('http api (openai client, real engine)', () => {
   let engine: Engine;
-  let adapter: SequentialEngineClient;
+  let adapter: ObservedEngineClient;
   let app: FastifyInstance;
   let baseURL: string;
   let client: OpenAI;
 
   before(async () => {
     engine = await Engine.loadLocal(await tinyModel({ vocab: 201088 }));
-    adapter = new SequentialEngineClient(engine, { modelId: MODEL, contextLength: CONTEXT });
+    adapter = new ObservedEngineClient(engine, { modelId: MODEL, contextLength: CONTEXT });
     app = buildHttpServer({ engine: adapter, responses: new InMemoryResponseStore(), logger: false, apiKeys: [KEY] });
     const port = await freePort();
     await app.listen({ port, host: '127.0.0.1' });
