@@ -1,10 +1,12 @@
 // `npm run bench [-- part ...]`: engine, dispatch, serving. Timings live here, never in tests.
 import { runEngineBench } from './engine-bench.js';
 import { runDispatchBench } from './dispatch-bench.js';
+import { runServingBench } from './serving-bench.js';
 
 const PARTS: Record<string, () => Promise<void>> = {
   engine: runEngineBench,
   dispatch: runDispatchBench,
+  serving: runServingBench,
 };
 
 const wanted = process.argv.slice(2);
