@@ -22,6 +22,10 @@ export interface LocalClusterOptions {
   readonly onProgress?: (stage: string) => void;
   /** onnxruntime threads of the coordinator's dense graphs (default 1). */
   readonly denseThreads?: number;
+  /** Per-dispatch deadline before a replica takes over (ClusterExperts default 10000). */
+  readonly dispatchDeadlineMs?: number;
+  /** Expert slots each worker may hold (default: every slot). */
+  readonly workerCapacity?: number;
 }
 
 export interface LocalCluster {
@@ -53,6 +57,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
       threads,
       precision: o.expertPrecision,
       heartbeatMs: o.heartbeatMs,
+      capacity: o.workerCapacity,
       logLevel: o.quiet ? 'silent' : 'warn',
     });
     workers.push(w);
@@ -65,7 +70,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
   };
   try {
     experts = await ClusterExperts.start(
-      { nats: { servers: natsUrl }, numLayers: c.numLayers, numExperts: c.numExperts, hiddenSize: c.hiddenSize, fingerprint: ckpt.fingerprint, replication: o.replication, heartbeatTimeoutMs: o.heartbeatTimeoutMs, initialWorkers: o.workers },
+      { nats: { servers: natsUrl }, numLayers: c.numLayers, numExperts: c.numExperts, hiddenSize: c.hiddenSize, fingerprint: ckpt.fingerprint, replication: o.replication, heartbeatTimeoutMs: o.heartbeatTimeoutMs, dispatchDeadlineMs: o.dispatchDeadlineMs, initialWorkers: o.workers },
       log,
     );
     o.onProgress?.('starting workers');

@@ -31,6 +31,8 @@ export interface RemoteExpertBackendOptions {
   readonly wireDtype?: WireDtype;
   /** Called when a worker failed a dispatch (the coordinator marks it suspect). */
   readonly onWorkerFailure?: (workerId: string, err: WorkerDispatchError) => void;
+  /** A suspect worker gets work only when no other holder of the slot is left. */
+  readonly isSuspect?: (workerId: string) => boolean;
   readonly onDispatch?: (workerId: string, ms: number, tokens: number) => void;
 }
 
@@ -78,10 +80,15 @@ export class RemoteExpertBackend implements ExpertBackend {
       const expert = routing.experts[i]!;
       const holders = this.opts.holders(layer * E + expert).filter((w) => !excluded.has(w));
       if (holders.length === 0) throw new ExpertUnavailableError(layer, expert, excluded.size > 0 ? 'every holder failed' : 'no live worker holds it');
+      // Rotate among the healthy holders only: ordering suspects last is not enough, because the
+      // rotation below would still pick a stalled replica for every other token and each such
+      // dispatch would wait out the full deadline again.
+      const healthy = this.opts.isSuspect ? holders.filter((w) => !this.opts.isSuspect!(w)) : holders;
+      const pool = healthy.length > 0 ? healthy : holders;
       // All k experts of a token prefer the same replica index, so a token's experts tend to meet
       // on one worker (fewer rows on the wire).
       const token = Math.floor(i / routing.k);
-      const workerId = holders[(token + rotation) % holders.length]!;
+      const workerId = pool[(token + rotation) % pool.length]!;
       let share = shares.get(workerId);
       if (!share) shares.set(workerId, (share = { assignments: [] }));
       share.assignments.push(i);
