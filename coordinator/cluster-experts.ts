@@ -4,12 +4,14 @@
 import type { ClusterLog } from '../common/cluster/events.js';
 import { connectNats, type ClusterConnection, type NatsConnectOptions } from '../common/cluster/nats-connection.js';
 import { clusterSubjects } from '../common/cluster/subjects.js';
-import { ClusterTimeoutError, type WorkerDispatchError } from '../common/errors.js';
+import { ClusterTimeoutError, WorkerDispatchError } from '../common/errors.js';
 import { ExpertClient } from './expert-client.js';
 import { ClusterMembership } from './membership.js';
 import { PlacementManager } from './placement-manager.js';
-import { RemoteExpertBackend } from './remote-expert-backend.js';
+import { RemoteExpertBackend, type ExpertDispatcher } from './remote-expert-backend.js';
 import type { WireDtype } from '../common/wire/tensor-codec.js';
+import { channelCredentials, tlsChannelOptions, type ClientTlsFiles } from '../common/security/grpc-credentials.js';
+import type { ChannelCredentials } from '@grpc/grpc-js';
 
 export interface ClusterExpertsOptions {
   readonly nats: Partial<NatsConnectOptions>;
@@ -19,6 +21,8 @@ export interface ClusterExpertsOptions {
   readonly fingerprint: string;
   readonly replication?: number;
   readonly clusterToken?: string;
+  /** TLS to the workers (with cert/key: mutual TLS). Default: plaintext. */
+  readonly workerTls?: ClientTlsFiles;
   readonly clusterPrefix?: string;
   readonly heartbeatTimeoutMs?: number;
   /** Per-dispatch deadline before failing over to a replica. Default 10000. */
@@ -38,7 +42,9 @@ export class ClusterExperts {
   /** The placement's routing table, rebuilt lazily after any membership or placement change. */
   private routes: Map<number, string[]> | null = null;
   readonly backend: RemoteExpertBackend;
-  private readonly suspects = new Map<string, number>();
+  /** workerId → until when it is suspect (a failed dispatch: broken stream, passed deadline). */
+  private readonly suspectUntil = new Map<string, number>();
+  private credentials: ChannelCredentials | undefined;
 
   private constructor(
     private readonly o: ClusterExpertsOptions,
@@ -51,15 +57,17 @@ export class ClusterExperts {
       hiddenSize: o.hiddenSize,
       numExperts: o.numExperts,
       holders: (slot) => this.holders(slot),
-      client: (workerId) => this.client(workerId),
+      client: (workerId) => this.dispatcher(workerId),
       deadlineMs: o.dispatchDeadlineMs ?? 10_000,
       wireDtype: o.wireDtype ?? 'fp32',
       onWorkerFailure: (workerId, err) => this.markSuspect(workerId, err),
+      isSuspect: (workerId) => (this.suspectUntil.get(workerId) ?? 0) > Date.now(),
       onDispatch: o.onDispatch,
     });
   }
 
   static async start(o: ClusterExpertsOptions, log: ClusterLog): Promise<ClusterExperts> {
+    if (o.workerTls) channelCredentials(o.workerTls); // unreadable or non-PEM files fail here, at startup
     const conn = await connectNats({ name: 'gptoss-coordinator', ...o.nats }, log);
     const subjects = clusterSubjects(o.clusterPrefix);
     const membership = new ClusterMembership(conn.nc, subjects, { heartbeatTimeoutMs: o.heartbeatTimeoutMs ?? 3000 }, log);
@@ -86,9 +94,35 @@ export class ClusterExperts {
   private holders(slot: number): string[] {
     this.routes ??= this.placement.routing();
     const h = this.routes.get(slot) ?? [];
-    if (this.suspects.size === 0 || h.length < 2) return h;
+    if (this.suspectUntil.size === 0 || h.length < 2) return h;
     const now = Date.now();
-    return [...h].sort((a, b) => Number((this.suspects.get(a) ?? 0) > now) - Number((this.suspects.get(b) ?? 0) > now));
+    return [...h].sort((a, b) => Number((this.suspectUntil.get(a) ?? 0) > now) - Number((this.suspectUntil.get(b) ?? 0) > now));
+  }
+
+  /** Live workers currently marked suspect (a recent dispatch to them failed or passed its deadline). */
+  suspects(): string[] {
+    const now = Date.now();
+    return [...this.suspectUntil].filter(([, until]) => until > now).map(([id]) => id).sort();
+  }
+
+  /**
+   * The worker's client as the backend sees it. A worker that membership drops (heartbeat timeout,
+   * left) has its client closed by forget(), which rejects its pending dispatches as not
+   * retryable ("client closed"); but such a dispatch (say to a stalled worker whose deadline has not
+   * passed) can still be served by a replica, so it is turned into a retryable failure here.
+   */
+  private dispatcher(workerId: string): ExpertDispatcher {
+    const client = this.client(workerId);
+    return {
+      dispatch: (...args) =>
+        client.dispatch(...args).catch((err: unknown) => {
+          const forgotten = this.clients.get(workerId)?.client !== client;
+          if (forgotten && err instanceof WorkerDispatchError && err.constructor === WorkerDispatchError && !err.retryable) {
+            throw new WorkerDispatchError(`${err.message} (worker ${workerId} left the cluster during the dispatch)`, workerId, true, { cause: err });
+          }
+          throw err;
+        }),
+    };
   }
 
   private client(workerId: string): ExpertClient {
@@ -98,21 +132,25 @@ export class ClusterExperts {
     let entry = this.clients.get(workerId);
     if (!entry || entry.address !== address) {
       void entry?.client.close();
-      entry = { address, client: new ExpertClient({ address, workerId, fingerprint: this.o.fingerprint, clusterToken: this.o.clusterToken }) };
+      if (this.o.workerTls) this.credentials ??= channelCredentials(this.o.workerTls);
+      entry = {
+        address,
+        client: new ExpertClient({ address, workerId, fingerprint: this.o.fingerprint, clusterToken: this.o.clusterToken, credentials: this.credentials, channelOptions: tlsChannelOptions(this.o.workerTls) }),
+      };
       this.clients.set(workerId, entry);
     }
     return entry.client;
   }
 
   private markSuspect(workerId: string, err: WorkerDispatchError): void {
-    this.suspects.set(workerId, Date.now() + 5000);
+    this.suspectUntil.set(workerId, Date.now() + 5000);
     this.log.warn({ workerId, err: err.message }, 'worker dispatch failed; marked suspect');
   }
 
   private forget(workerId: string): void {
     const entry = this.clients.get(workerId);
     this.clients.delete(workerId);
-    this.suspects.delete(workerId);
+    this.suspectUntil.delete(workerId);
     void entry?.client.close();
   }
 

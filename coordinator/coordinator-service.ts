@@ -13,6 +13,7 @@ import { SessionPrefixStore } from './serving/session-prefix-store.js';
 import { RedisKvSessionStore } from './session/session-store.js';
 import { RedisResponseStore } from './session/redis-response-store.js';
 import type { FastifyInstance } from 'fastify';
+import type { ClientTlsFiles } from '../common/security/grpc-credentials.js';
 
 export interface CoordinatorOptions {
   readonly model: string;
@@ -26,6 +27,8 @@ export interface CoordinatorOptions {
   readonly replication: number;
   readonly apiKeys?: readonly string[];
   readonly clusterToken?: string;
+  /** TLS to the expert workers (with cert/key: mutual TLS). Default: plaintext. */
+  readonly workerTls?: ClientTlsFiles;
   readonly denseThreads: number;
   readonly maxBatchSize?: number;
   readonly maxQueued?: number;
@@ -58,6 +61,7 @@ export async function startCoordinator(o: CoordinatorOptions, log: Logger): Prom
       fingerprint: ckpt.fingerprint,
       replication: o.replication,
       clusterToken: o.clusterToken,
+      workerTls: o.workerTls,
       initialWorkers: o.initialWorkers,
       heartbeatTimeoutMs: o.heartbeatTimeoutMs,
     },

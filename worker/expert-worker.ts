@@ -6,6 +6,7 @@ import type { ClusterLog, PlacementRecord } from '../common/cluster/events.js';
 import { connectNats, type ClusterConnection, type NatsConnectOptions } from '../common/cluster/nats-connection.js';
 import { clusterSubjects } from '../common/cluster/subjects.js';
 import type { ExpertPrecision } from '../common/experts/expert-precision.js';
+import { serverCredentials, type ServerTlsFiles } from '../common/security/grpc-credentials.js';
 import { ExpertPool } from './expert-pool.js';
 import { startExpertServer, type ExpertServer } from './expert-service.js';
 import { WorkerAnnouncer } from './membership-announcer.js';
@@ -28,6 +29,8 @@ export interface ExpertWorkerOptions {
   readonly heartbeatMs?: number;
   readonly clusterToken?: string;
   readonly clusterPrefix?: string;
+  /** TLS (and, with requireClientCert, mutual TLS) on the gRPC server. Default: plaintext. */
+  readonly tls?: ServerTlsFiles;
 }
 
 export class ExpertWorker {
@@ -51,7 +54,7 @@ export class ExpertWorker {
     const c = ckpt.config;
     const capacity = o.capacity ?? c.numLayers * c.numExperts;
     const pool = await ExpertPool.create({ checkpointDir: o.modelDir, threads: o.threads ?? os.availableParallelism(), runtime: { precision: o.precision, accuracyLevel: o.accuracyLevel } });
-    const server = await startExpertServer({ listen: o.listen, pool, fingerprint: ckpt.fingerprint, workerId: o.workerId, clusterToken: o.clusterToken, capacity });
+    const server = await startExpertServer({ listen: o.listen, pool, fingerprint: ckpt.fingerprint, workerId: o.workerId, clusterToken: o.clusterToken, capacity, credentials: o.tls ? serverCredentials(o.tls) : undefined });
     const host = o.listen.slice(0, o.listen.lastIndexOf(':'));
     const address = o.advertise ?? `${host === '0.0.0.0' || host === '' ? os.hostname() : host}:${server.port}`;
     const conn = await connectNats({ name: `gptoss-worker-${o.workerId}`, ...o.nats }, log);
@@ -61,7 +64,7 @@ export class ExpertWorker {
     announcer.start();
     worker.follower = new PlacementFollower(conn.nc, subjects, { onPlacement: (r) => worker.follow(r) }, log);
     await worker.follower.start();
-    log.info({ workerId: o.workerId, address, capacity, fingerprint: ckpt.fingerprint }, 'worker started');
+    log.info({ workerId: o.workerId, address, capacity, fingerprint: ckpt.fingerprint, tls: o.tls ? (o.tls.requireClientCert ? 'mtls' : 'tls') : 'off', clusterToken: o.clusterToken !== undefined }, 'worker started');
     return worker;
   }
 

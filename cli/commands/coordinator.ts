@@ -1,6 +1,8 @@
 import { parseFlags } from '../../common/config/flags.js';
 import { ConfigError } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
+import { clientTlsFromFlags } from '../../common/security/grpc-credentials.js';
+import { natsOptionsFromEnv } from '../../common/security/nats-env.js';
 import { startCoordinator } from '../../coordinator/coordinator-service.js';
 
 const FLAGS = {
@@ -17,6 +19,10 @@ const FLAGS = {
   'min-workers': { type: 'int', min: 1, description: 'hold the first placement until this many workers joined (default 1)' },
   'session-ttl': { type: 'int', min: 1, description: 'seconds a session\'s KV blocks live in Redis (default 3600)' },
   'session-max-bytes': { type: 'int', min: 0, description: 'Redis memory budget for KV blocks (default 1 GiB)' },
+  'worker-tls-ca': { type: 'string', description: 'PEM CA bundle the workers\' gRPC certificates must chain to (turns on TLS to workers)' },
+  'worker-tls-cert': { type: 'string', description: 'PEM client certificate for mutual TLS to workers (with --worker-tls-key)' },
+  'worker-tls-key': { type: 'string', description: 'PEM private key of --worker-tls-cert' },
+  'worker-tls-server-name': { type: 'string', description: 'name the workers\' certificates are checked for, when it differs from their advertised host' },
 } as const;
 
 export async function runCoordinator(argv: string[]): Promise<void> {
@@ -29,13 +35,14 @@ export async function runCoordinator(argv: string[]): Promise<void> {
     {
       model: f.model,
       servedModelName: f['served-model-name'],
-      nats: { servers: (f.nats ?? process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222').split(','), user: process.env['NATS_USER'], pass: process.env['NATS_PASS'], token: process.env['NATS_TOKEN'] },
+      nats: natsOptionsFromEnv(f.nats ?? process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222'),
       redisUrl: redis === 'none' ? null : redis,
       host: f.host ?? '0.0.0.0',
       port: f.port ?? 8000,
       replication: f.replication ?? 1,
       apiKeys: apiKeys.length > 0 ? apiKeys : undefined,
       clusterToken: process.env['GPTOSS_CLUSTER_TOKEN'] || undefined,
+      workerTls: clientTlsFromFlags({ ca: f['worker-tls-ca'], cert: f['worker-tls-cert'], key: f['worker-tls-key'], serverName: f['worker-tls-server-name'] }),
       denseThreads: f.threads ?? 2,
       maxBatchSize: f['max-batch-size'],
       maxQueued: f['max-queued'],

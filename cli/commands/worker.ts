@@ -4,6 +4,8 @@ import { parseFlags } from '../../common/config/flags.js';
 import { ConfigError } from '../../common/errors.js';
 import { EXPERT_PRECISIONS, type ExpertPrecision } from '../../common/experts/expert-precision.js';
 import { createLogger } from '../../common/log.js';
+import { serverTlsFromFlags } from '../../common/security/grpc-credentials.js';
+import { natsOptionsFromEnv } from '../../common/security/nats-env.js';
 import { ExpertWorker } from '../../worker/expert-worker.js';
 
 const FLAGS = {
@@ -17,6 +19,10 @@ const FLAGS = {
   'accuracy-level': { type: 'int', min: 0, description: 'q8 MatMulNBits accuracy level: 0 (fp32 activations, default) or 4 (int8)' },
   'worker-id': { type: 'string', description: 'unique id (default: hostname-random)' },
   'heartbeat-ms': { type: 'int', min: 50, description: 'heartbeat period (default 1000)' },
+  'tls-cert': { type: 'string', description: 'PEM certificate for the gRPC server (TLS; with --tls-key)' },
+  'tls-key': { type: 'string', description: 'PEM private key of --tls-cert' },
+  'tls-ca': { type: 'string', description: 'PEM CA bundle client certificates are checked against' },
+  'tls-require-client-cert': { type: 'bool', description: 'mutual TLS: refuse coordinators without a certificate signed by --tls-ca' },
   'exit-with-parent': { type: 'bool', description: 'stop when standard input closes (set by local clusters, so a killed parent leaves no worker behind)' },
 } as const;
 
@@ -31,7 +37,7 @@ export async function runWorker(argv: string[]): Promise<void> {
       modelDir: f.model,
       listen: f.listen ?? '0.0.0.0:50051',
       advertise: f.advertise,
-      nats: { servers: (f.nats ?? process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222').split(','), user: process.env['NATS_USER'], pass: process.env['NATS_PASS'], token: process.env['NATS_TOKEN'] },
+      nats: natsOptionsFromEnv(f.nats ?? process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222'),
       workerId: f['worker-id'] ?? `${os.hostname()}-${randomBytes(3).toString('hex')}`,
       capacity: f.capacity,
       threads: f.threads,
@@ -39,6 +45,7 @@ export async function runWorker(argv: string[]): Promise<void> {
       accuracyLevel: level,
       heartbeatMs: f['heartbeat-ms'],
       clusterToken: process.env['GPTOSS_CLUSTER_TOKEN'] || undefined,
+      tls: serverTlsFromFlags({ cert: f['tls-cert'], key: f['tls-key'], ca: f['tls-ca'], requireClientCert: f['tls-require-client-cert'] }),
     },
     log,
   );

@@ -3,13 +3,13 @@
 // listens and closes it.
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { getHarmonyTokenizer, type HarmonyTokenizer } from '../../common/harmony/index.js';
 import type { EngineClient } from '../serving/engine-client.js';
 import { ChatCompletionsServing, registerChatCompletions } from './chat-completions.js';
 import { CompletionsServing, registerCompletions } from './completions.js';
-import { AuthenticationError, registerErrorHandling } from './errors.js';
+import { AuthenticationError, envelope, registerErrorHandling } from './errors.js';
 import type { ServingContext } from './generation.js';
 import { registerHealth } from './health.js';
 import { HttpMetrics } from './metrics.js';
@@ -66,6 +66,12 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     bodyLimit: options.bodyLimitBytes ?? HTTP_DEFAULTS.bodyLimitBytes,
     requestIdHeader: false,
     genReqId: requestId,
+    // Ids of any sane length reach the handlers (and their 404 in the OpenAI envelope) instead of
+    // the router's own 414; anything the router still refuses is answered in the envelope too.
+    routerOptions: { maxParamLength: 8192 },
+    frameworkErrors: (err, _request, reply) => {
+      void (reply as unknown as FastifyReply).code(err.statusCode ?? 400).send(envelope(err.message, 'invalid_request_error', null, err.code ?? null));
+    },
   }) as unknown as FastifyInstance;
 
   const metrics = new HttpMetrics();
