@@ -68,6 +68,17 @@ export class ExpertWorker {
     return worker;
   }
 
+  private async handedOver(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while ((this.follower?.current()?.active[this.workerId]?.length ?? 0) > 0) {
+      if (Date.now() > deadline) {
+        this.log.warn({ workerId: this.workerId, timeoutMs }, 'no worker took over this worker\'s experts in time; leaving anyway');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   private heldSlots(): number[] {
     return this.pool.held().map((h) => h.layer * this.numExperts + h.expert);
   }
@@ -88,10 +99,15 @@ export class ExpertWorker {
     return this.reconciling;
   }
 
-  /** SIGTERM: stop taking work, finish what is in flight, say goodbye, release everything. */
-  stop(reason = 'shutdown'): Promise<void> {
+  /**
+   * SIGTERM: announce draining and keep serving until the placement routes nothing here any more
+   * (the experts were handed over to live holders) or `handoverTimeoutMs` passed; then stop taking
+   * work, finish what is in flight, say goodbye, release everything.
+   */
+  stop(reason = 'shutdown', handoverTimeoutMs = 30_000): Promise<void> {
     this.stopping ??= (async () => {
       this.announcer.update(this.heldSlots(), true);
+      await this.handedOver(handoverTimeoutMs);
       await this.server.drain();
       await this.announcer.stop(reason);
       await this.follower?.close();

@@ -65,8 +65,12 @@ export function checkContainers(objects: readonly K8sObject[]): string[] {
       }
       const image: string = c.image ?? '';
       if (!/[:@]/.test(image.slice(image.lastIndexOf('/') + 1)) || image.endsWith(':latest')) errors.push(`${at}: image "${image}" has no pinned tag`);
+      // The "restricted" Pod Security Standard, which the namespace enforces.
       if (c.securityContext?.allowPrivilegeEscalation !== false) errors.push(`${at}: allowPrivilegeEscalation is not false`);
       if (c.securityContext?.privileged) errors.push(`${at}: privileged`);
+      if (!(c.securityContext?.capabilities?.drop ?? []).includes('ALL')) errors.push(`${at}: capabilities are not dropped`);
+      const seccomp = c.securityContext?.seccompProfile?.type ?? spec?.securityContext?.seccompProfile?.type;
+      if (seccomp !== 'RuntimeDefault' && seccomp !== 'Localhost') errors.push(`${at}: no RuntimeDefault seccomp profile`);
     }
   }
   return errors;

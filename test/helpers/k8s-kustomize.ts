@@ -389,7 +389,7 @@ function splitImage(image: string): { name: string; tag?: string; digest?: strin
   return { name: image };
 }
 
-function rewriteImage(image: string, img: JsonObject): string {
+export function rewriteImage(image: string, img: JsonObject): string {
   const parts = splitImage(image);
   if (parts.name !== img['name']) return image;
   const name = typeof img['newName'] === 'string' ? img['newName'] : parts.name;

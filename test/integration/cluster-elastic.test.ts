@@ -4,16 +4,9 @@ import assert from 'node:assert/strict';
 import { startLocalCluster, type LocalCluster } from '../../cli/local-cluster.js';
 import { Engine, type GenerateResult } from '../../common/engine/engine.js';
 import { tinyModel } from '../helpers/tiny-model.js';
+import { until } from '../helpers/until.js';
 
 const SAMPLING = { temperature: 0, topP: 1, topLogprobs: 0 };
-
-async function until(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('cluster elastic workers', () => {
   let model: string;

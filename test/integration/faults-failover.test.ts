@@ -6,18 +6,11 @@ import { startLocalCluster, type LocalCluster } from '../../cli/local-cluster.js
 import { Engine, type GenerateRequest } from '../../common/engine/engine.js';
 import type { LayerRouting } from '../../common/experts/expert-backend.js';
 import { tinyModel } from '../helpers/tiny-model.js';
+import { until } from '../helpers/until.js';
 
 const SAMPLING = { temperature: 0, topP: 1, topLogprobs: 0 };
 const LAYERS = 4;
 const EXPERTS = 8;
-
-async function until(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('faults: worker SIGKILL with replication 2', () => {
   let model: string;

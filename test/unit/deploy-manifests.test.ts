@@ -202,6 +202,7 @@ describe('deploy manifests', function () {
         assert.match([...images][0]!, expected);
         const namespaces = new Set(objects.filter((o) => o.kind !== 'Namespace').map((o) => o.metadata.namespace));
         assert.deepEqual([...namespaces], ['gptoss']);
+        assert.equal(get(objects, 'Namespace', 'gptoss').metadata.labels['pod-security.kubernetes.io/enforce'], 'restricted');
       });
     });
   }

@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# gptoss-cluster, CPU image: one image for both roles.
+#   docker build -t gptoss-cluster:0.1.0 .
+#   docker run --rm gptoss-cluster:0.1.0 coordinator --model /models/gpt-oss-20b ...
+#   docker run --rm gptoss-cluster:0.1.0 worker --model /models/gpt-oss-20b ...
+# onnxruntime-node's CPU build is bundled in its npm package; .npmrc skips the download of the
+# CUDA provider (see Dockerfile.cuda for the GPU image).
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# --- build: every dependency, then tsc -> dist/ ---------------------------------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npm run build
+
+# --- runtime: production dependencies, dist/ and the gRPC contract --------------------------
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+RUN groupadd --system --gid 10001 gptoss \
+ && useradd --system --uid 10001 --gid gptoss --no-create-home --home-dir /app --shell /usr/sbin/nologin gptoss
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist/cli dist/cli
+COPY --from=build /app/dist/common dist/common
+COPY --from=build /app/dist/coordinator dist/coordinator
+COPY --from=build /app/dist/worker dist/worker
+COPY proto proto
+USER 10001:10001
+# 8000: the coordinator's OpenAI API, /health and /metrics. 50051: a worker's gRPC.
+EXPOSE 8000 50051
+ENTRYPOINT ["node", "dist/cli/main.js"]
+CMD ["--help"]
