@@ -82,8 +82,7 @@ export async function runServingBench(): Promise<void> {
     const history = randomPrompt(1500, 4242);
     const turn2 = [...history, ...randomPrompt(20, 4243)];
     const cold = await streamCompletion(coordinator.url, turn2, 1);
-    const first = await streamCompletion(coordinator.url, randomPrompt(1500, 5252), 1); // persists its blocks
-    void first;
+    await streamCompletion(coordinator.url, randomPrompt(1500, 5252), 1); // persists its blocks
     const stored = [...randomPrompt(1500, 5252), ...randomPrompt(20, 5253)];
     await new Promise((r) => setTimeout(r, 500));
     await coordinator.close();
