@@ -62,12 +62,21 @@ export class WorkerProcess {
     return this.child.pid!;
   }
 
-  /** SIGTERM (drain and leave), SIGKILL after graceMs. */
-  async stop(graceMs = 10_000): Promise<void> {
+  /** SIGINT: finish what is in flight and leave now (the whole cluster is stopping); SIGKILL after graceMs. */
+  stop(graceMs = 10_000): Promise<void> {
+    return this.signalAndWait('SIGINT', graceMs);
+  }
+
+  /** SIGTERM, as Kubernetes sends: hand the experts over to other workers first, then leave. */
+  drain(graceMs = 60_000): Promise<void> {
+    return this.signalAndWait('SIGTERM', graceMs);
+  }
+
+  private async signalAndWait(signal: NodeJS.Signals, graceMs: number): Promise<void> {
     const c = this.child;
     if (c.exitCode !== null || c.signalCode !== null) return;
     const gone = new Promise<void>((r) => c.once('exit', () => r()));
-    c.kill('SIGTERM');
+    c.kill(signal);
     const t = setTimeout(() => c.kill('SIGKILL'), graceMs);
     await gone;
     clearTimeout(t);

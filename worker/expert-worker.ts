@@ -69,6 +69,7 @@ export class ExpertWorker {
   }
 
   private async handedOver(timeoutMs: number): Promise<void> {
+    if (timeoutMs <= 0) return;
     const deadline = Date.now() + timeoutMs;
     while ((this.follower?.current()?.active[this.workerId]?.length ?? 0) > 0) {
       if (Date.now() > deadline) {

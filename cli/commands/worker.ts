@@ -51,8 +51,8 @@ export async function runWorker(argv: string[]): Promise<void> {
   );
   // The parent of a local cluster reads this line to learn the address.
   process.stdout.write(JSON.stringify({ event: 'worker-ready', workerId: worker.workerId, address: worker.address }) + '\n');
-  const stop = (why: string): void => {
-    void worker.stop(why).then(
+  const stop = (why: string, handoverTimeoutMs?: number): void => {
+    void worker.stop(why, handoverTimeoutMs).then(
       () => process.exit(0),
       (err: unknown) => {
         log.error({ err: String(err) }, 'stop failed');
@@ -60,10 +60,13 @@ export async function runWorker(argv: string[]): Promise<void> {
       },
     );
   };
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop(signal));
+  // SIGTERM (Kubernetes) hands the experts over to other workers before leaving; SIGINT (Ctrl-C, a
+  // local cluster stopping as a whole) leaves as soon as the work in flight is answered.
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT', 0));
   if (f['exit-with-parent']) {
     process.stdin.resume();
-    process.stdin.once('end', () => stop('parent exited'));
-    process.stdin.once('error', () => stop('parent exited'));
+    process.stdin.once('end', () => stop('parent exited', 0));
+    process.stdin.once('error', () => stop('parent exited', 0));
   }
 }

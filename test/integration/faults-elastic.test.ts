@@ -70,7 +70,7 @@ describe('faults: elastic workers during generation', () => {
       const leaving = c.workers[0]!;
       assert.ok(c.experts.membership.worker(leaving.workerId)!.held.length > 0);
       let stopped: Promise<void> | null = null;
-      atStep(c, 5, () => (stopped = leaving.stop()));
+      atStep(c, 5, () => (stopped = leaving.drain()));
       // Replication 1: only a hand-over keeps the leaving worker's experts reachable.
       const results = await c.engine.generateBatch(requests);
       assert.deepEqual(results.map((r) => r.tokens.map((t) => t.id)), expected);
