@@ -7,8 +7,10 @@ import { Engine } from '../common/engine/engine.js';
 import type { Logger } from '../common/log.js';
 import { ClusterExperts } from './cluster-experts.js';
 import { buildHttpServer } from './http/server.js';
+import { registerDashboard } from './dashboard/index.js';
 import { InMemoryResponseStore, type ResponseStore } from './http/response-store.js';
-import { Scheduler } from './serving/scheduler.js';
+import { CoordinatorMetrics } from './metrics/coordinator-metrics.js';
+import { Scheduler, SCHEDULER_DEFAULTS } from './serving/scheduler.js';
 import { SessionPrefixStore } from './serving/session-prefix-store.js';
 import { RedisKvSessionStore } from './session/session-store.js';
 import { RedisResponseStore } from './session/redis-response-store.js';
@@ -45,6 +47,8 @@ export interface Coordinator {
   readonly experts: ClusterExperts;
   readonly scheduler: Scheduler;
   readonly http: FastifyInstance;
+  /** What GET /metrics serves (Prometheus, own registry). */
+  readonly metrics: CoordinatorMetrics;
   close(): Promise<void>;
 }
 
@@ -52,6 +56,8 @@ export async function startCoordinator(o: CoordinatorOptions, log: Logger): Prom
   const ckpt = await Checkpoint.open(o.model);
   const c = ckpt.config;
   for (const w of c.warnings) log.warn({ model: o.model }, w);
+  const modelId = o.servedModelName ?? path.basename(path.resolve(o.model));
+  const metrics = new CoordinatorMetrics(modelId);
   const experts = await ClusterExperts.start(
     {
       nats: o.nats,
@@ -64,10 +70,12 @@ export async function startCoordinator(o: CoordinatorOptions, log: Logger): Prom
       workerTls: o.workerTls,
       initialWorkers: o.initialWorkers,
       heartbeatTimeoutMs: o.heartbeatTimeoutMs,
+      onDispatch: metrics.onDispatch,
     },
     log,
   );
-  const engine = await Engine.withBackend(ckpt, experts.backend, o.denseThreads, o.onDenseTensor);
+  experts.placement.on('placement', metrics.onPlacement);
+  const engine = await Engine.withBackend(ckpt, metrics.countingBackend(experts.backend), o.denseThreads, o.onDenseTensor);
   let kvStore: RedisKvSessionStore | null = null;
   let responses: ResponseStore;
   if (o.redisUrl) {
@@ -87,16 +95,28 @@ export async function startCoordinator(o: CoordinatorOptions, log: Logger): Prom
     responses = new InMemoryResponseStore();
   }
   const scheduler = new Scheduler(engine.forward, () => engine.newCache(), {
-    modelId: o.servedModelName ?? path.basename(path.resolve(o.model)),
+    modelId,
     contextLength: c.maxPositionEmbeddings,
     maxBatchSize: o.maxBatchSize,
     maxQueued: o.maxQueued,
     maxStepTokens: o.maxStepTokens,
     prefixStore: kvStore ? new SessionPrefixStore(kvStore) : undefined,
     healthChecks: () => ({ experts: experts.health() }),
+    onStep: metrics.onStep,
+    onRequestEvent: metrics.onRequestEvent,
     log,
   });
-  const http = buildHttpServer({ engine: scheduler, responses, logger: log, apiKeys: o.apiKeys ? [...o.apiKeys] : undefined });
+  const store = kvStore;
+  metrics.attach({
+    load: () => scheduler.load,
+    maxBatchSize: o.maxBatchSize ?? SCHEDULER_DEFAULTS.maxBatchSize,
+    workers: () => experts.membership.workers(),
+    unheldSlots: () => experts.placement.coverage().missing.length,
+    sessionStats: store ? () => store.stats() : undefined,
+  });
+  const http = buildHttpServer({ engine: scheduler, responses, logger: log, apiKeys: o.apiKeys ? [...o.apiKeys] : undefined, metricsText: () => metrics.text() });
+  metrics.instrumentHttp(http);
+  registerDashboard(http, { experts, scheduler, numLayers: c.numLayers, numExperts: c.numExperts });
   const address = await http.listen({ host: o.host, port: o.port });
   log.info({ url: address }, 'coordinator listening');
   let closing: Promise<void> | null = null;
@@ -105,6 +125,7 @@ export async function startCoordinator(o: CoordinatorOptions, log: Logger): Prom
     experts,
     scheduler,
     http,
+    metrics,
     close: () =>
       (closing ??= (async () => {
         await http.close();

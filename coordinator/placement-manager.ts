@@ -6,9 +6,9 @@ import { EventEmitter } from 'node:events';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
 import { ClusterTimeoutError, ConfigError } from '../common/errors.js';
-import { decodeOrDrop, decodePlacementRecord, encodeJson, silentLog, type ClusterLog, type PlacementRecord } from '../common/cluster/events.js';
+import { decodeOrDrop, decodePlacementRecord, encodeJson, silentLog, type ClusterLog, type ExpertLoadReport, type PlacementRecord } from '../common/cluster/events.js';
 import { openPlacementKv } from '../common/cluster/nats-connection.js';
-import { activeFromTarget, computePlacement, routingTable } from '../common/cluster/placement.js';
+import { activeFromTarget, computeLoadAwarePlacement, computePlacement, routingTable } from '../common/cluster/placement.js';
 import type { ClusterSubjects } from '../common/cluster/subjects.js';
 import type { ClusterMembership } from './membership.js';
 
@@ -28,7 +28,31 @@ export interface PlacementManagerOptions {
    * would tell every worker to drop everything). Default 1500.
    */
   readonly startupGraceMs: number;
+  /**
+   * Load-aware replication (default off): spare worker capacity goes to extra replicas of the
+   * slots with the most tokens per holder over the last windowMs (computeLoadAwarePlacement).
+   */
+  readonly loadAware?: LoadAwareOptions;
 }
+
+export interface LoadAwareOptions {
+  /** Milliseconds of token counts that make up the load. Required. */
+  readonly windowMs: number;
+  /** Fewest milliseconds between two load-driven recomputes. Default 5000. */
+  readonly minIntervalMs?: number;
+  /**
+   * How far the load distribution must move (total variation distance between the normalized
+   * per-slot loads, 0..1) from the one last placed before a load-driven recompute. Default 0.1.
+   */
+  readonly minShift?: number;
+  /** Passed to computeLoadAwarePlacement. Default: no limit. */
+  readonly maxReplicas?: number;
+}
+
+export const LOAD_AWARE_DEFAULTS = { minIntervalMs: 5000, minShift: 0.1 } as const;
+
+/** Number of time buckets recordTokens' counts are kept in over the window. */
+const LOAD_BUCKETS = 10;
 
 export const PLACEMENT_MANAGER_DEFAULTS = { replication: 1, debounceMs: 100, retryMs: 500, startupGraceMs: 1500 } as const;
 
@@ -39,6 +63,16 @@ export function parsePlacementManagerOptions(
   const min = { numLayers: 1, numExperts: 1, replication: 1, debounceMs: 0, retryMs: 1, startupGraceMs: 0 } as const;
   for (const field of Object.keys(min) as (keyof typeof min)[]) {
     if (!Number.isSafeInteger(o[field]) || o[field] < min[field]) throw new ConfigError(`${field} must be an integer >= ${min[field]}, got ${o[field]}`, field);
+  }
+  if (o.loadAware !== undefined) {
+    const la = { ...LOAD_AWARE_DEFAULTS, ...o.loadAware };
+    const intMin = { windowMs: 1, minIntervalMs: 0, ...(la.maxReplicas === undefined ? {} : { maxReplicas: 1 }) } as const;
+    for (const [field, m] of Object.entries(intMin)) {
+      const v = la[field as keyof typeof intMin]!;
+      if (!Number.isSafeInteger(v) || v < m) throw new ConfigError(`loadAware.${field} must be an integer >= ${m}, got ${v}`, `loadAware.${field}`);
+    }
+    if (!(la.minShift >= 0 && la.minShift <= 1)) throw new ConfigError(`loadAware.minShift must be in [0, 1], got ${la.minShift}`, 'loadAware.minShift');
+    return { ...o, loadAware: la };
   }
   return o;
 }
@@ -66,6 +100,15 @@ export class PlacementManager extends EventEmitter<PlacementManagerEvents> {
   private graceUntilMs = 0;
   private closed = false;
   private readonly onChange = (): void => this.schedule(this.options.debounceMs);
+  private readonly onLoad = (report: ExpertLoadReport): void => this.recordReport(report);
+  /** recordTokens' counts: ring of LOAD_BUCKETS buckets, each windowMs / LOAD_BUCKETS long. */
+  private readonly buckets: { startMs: number; counts: Map<number, number> }[] = [];
+  /** Each worker's latest expertLoad report, with the local time it arrived. */
+  private readonly reports = new Map<string, { receivedMs: number; report: ExpertLoadReport }>();
+  /** The load the current target was computed from (normalized in loadShift). */
+  private placedLoad = new Map<number, number>();
+  private lastLoadRecomputeMs = -Infinity;
+  private loadTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -98,6 +141,7 @@ export class PlacementManager extends EventEmitter<PlacementManagerEvents> {
       this.log.info({ version: stored.version }, 'resuming from stored placement');
     }
     this.membership.on('changed', this.onChange);
+    if (this.options.loadAware) this.membership.on('expertLoad', this.onLoad);
     this.schedule(0);
   }
 
@@ -155,9 +199,79 @@ export class PlacementManager extends EventEmitter<PlacementManagerEvents> {
   async close(): Promise<void> {
     this.closed = true;
     this.membership.off('changed', this.onChange);
+    this.membership.off('expertLoad', this.onLoad);
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    if (this.loadTimer) clearTimeout(this.loadTimer);
+    this.loadTimer = null;
     await this.writing;
+  }
+
+  /**
+   * Counts n tokens routed through `slot` now (load-aware only; a no-op otherwise). Use this or
+   * the workers' expertLoad reports as the load source, not both, or tokens count twice.
+   */
+  recordTokens(slot: number, n: number, nowMs: number = Date.now()): void {
+    const la = this.options.loadAware;
+    if (!la || this.closed || !(n > 0) || !Number.isSafeInteger(slot) || slot < 0 || slot >= this.numSlots) return;
+    const width = Math.max(1, Math.ceil(la.windowMs / LOAD_BUCKETS));
+    const startMs = Math.floor(nowMs / width) * width;
+    let bucket = this.buckets[this.buckets.length - 1];
+    if (!bucket || bucket.startMs < startMs) {
+      bucket = { startMs, counts: new Map() };
+      this.buckets.push(bucket);
+    }
+    bucket.counts.set(slot, (bucket.counts.get(slot) ?? 0) + n);
+    this.expireBuckets(nowMs);
+    this.scheduleLoadCheck(nowMs);
+  }
+
+  /** slot → tokens over the last windowMs: recordTokens' counts plus each worker's latest report scaled to the window. */
+  currentLoad(nowMs: number = Date.now()): Map<number, number> {
+    const la = this.options.loadAware;
+    const out = new Map<number, number>();
+    if (!la) return out;
+    this.expireBuckets(nowMs);
+    for (const b of this.buckets) for (const [s, n] of b.counts) out.set(s, (out.get(s) ?? 0) + n);
+    for (const [id, { receivedMs, report }] of this.reports) {
+      if (nowMs - receivedMs > la.windowMs) {
+        this.reports.delete(id);
+        continue;
+      }
+      const scale = report.windowMs > 0 ? la.windowMs / report.windowMs : 1;
+      report.slots.forEach((s, i) => {
+        if (s < this.numSlots && report.tokens[i]! > 0) out.set(s, (out.get(s) ?? 0) + report.tokens[i]! * scale);
+      });
+    }
+    return out;
+  }
+
+  private recordReport(report: ExpertLoadReport, nowMs: number = Date.now()): void {
+    if (!this.options.loadAware || this.closed) return;
+    this.reports.set(report.workerId, { receivedMs: nowMs, report });
+    this.scheduleLoadCheck(nowMs);
+  }
+
+  private expireBuckets(nowMs: number): void {
+    const windowMs = this.options.loadAware!.windowMs;
+    while (this.buckets.length > 0 && this.buckets[0]!.startMs + Math.ceil(windowMs / LOAD_BUCKETS) <= nowMs - windowMs) this.buckets.shift();
+  }
+
+  /** At most one load check pending, no sooner than minIntervalMs after the last load-driven recompute. */
+  private scheduleLoadCheck(nowMs: number): void {
+    const la = this.options.loadAware!;
+    if (this.loadTimer || this.closed) return;
+    // Checks (cheap) at most every minIntervalMs / 10; recomputes at most every minIntervalMs.
+    const delay = Math.max(0, this.lastLoadRecomputeMs + la.minIntervalMs! - nowMs, this.options.debounceMs, la.minIntervalMs! / 10);
+    this.loadTimer = setTimeout(() => {
+      this.loadTimer = null;
+      if (this.closed) return;
+      if (loadShift(this.placedLoad, this.currentLoad()) > la.minShift!) {
+        this.lastLoadRecomputeMs = Date.now();
+        this.schedule(0);
+      }
+    }, delay);
+    this.loadTimer.unref?.();
   }
 
   private schedule(delayMs: number): void {
@@ -176,13 +290,23 @@ export class PlacementManager extends EventEmitter<PlacementManagerEvents> {
       return;
     }
     const workers = this.membership.workers();
-    const { target, unplaced } = computePlacement({
+    const input = {
       workers: workers.filter((w) => !w.draining).map((w) => ({ id: w.workerId, capacity: w.capacity })),
       numLayers: this.options.numLayers,
       numExperts: this.options.numExperts,
       replication: this.options.replication,
       previous: this.target,
-    });
+    };
+    const la = this.options.loadAware;
+    let placed: { target: SlotMap; unplaced: number[] };
+    if (la) {
+      const load = this.currentLoad();
+      this.placedLoad = load;
+      placed = computeLoadAwarePlacement({ ...input, load, ...(la.maxReplicas === undefined ? {} : { maxReplicas: la.maxReplicas }) });
+    } else {
+      placed = computePlacement(input);
+    }
+    const { target, unplaced } = placed;
     const active = activeFromTarget({ target, previousActive: this.active, held: Object.fromEntries(workers.map((w) => [w.workerId, w.held])) });
     if (unplaced.length > 0 && unplaced.length !== this.unplaced.length) {
       this.log.warn({ unplaced: unplaced.length, workers: workers.length }, 'not enough worker capacity for the requested replication');
@@ -225,6 +349,16 @@ export class PlacementManager extends EventEmitter<PlacementManagerEvents> {
       },
     );
   }
+}
+
+/** Total variation distance (0..1) between two loads, each normalized to sum 1; 1 when exactly one is empty. */
+export function loadShift(a: ReadonlyMap<number, number>, b: ReadonlyMap<number, number>): number {
+  const sa = [...a.values()].reduce((x, y) => x + y, 0);
+  const sb = [...b.values()].reduce((x, y) => x + y, 0);
+  if (sa === 0 || sb === 0) return sa === sb ? 0 : 1;
+  let d = 0;
+  for (const s of new Set([...a.keys(), ...b.keys()])) d += Math.abs((a.get(s) ?? 0) / sa - (b.get(s) ?? 0) / sb);
+  return d / 2;
 }
 
 function sameMap(a: SlotMap, b: SlotMap): boolean {

@@ -33,8 +33,17 @@ export interface SchedulerOptions {
   /** Extra readiness checks (expert coverage, ...). */
   readonly healthChecks?: () => Record<string, { ok: boolean; detail?: string }>;
   readonly onStep?: (stats: { sequences: number; tokens: number; ms: number }) => void;
+  /** Per-request timings (metrics): first token, each later token, and the end of a request. */
+  readonly onRequestEvent?: (event: RequestEvent) => void;
   readonly log?: { warn(obj: object, msg: string): void };
 }
+
+/** Times in ms; `sinceArrivalMs` counts from generate(). */
+export type RequestEvent =
+  | { readonly type: 'first_token'; readonly sinceArrivalMs: number; readonly queuedMs: number }
+  | { readonly type: 'token'; readonly sinceLastTokenMs: number }
+  | { readonly type: 'finished'; readonly reason: FinishReason; readonly sinceArrivalMs: number; readonly promptTokens: number; readonly completionTokens: number; readonly cachedPromptTokens: number }
+  | { readonly type: 'failed'; readonly sinceArrivalMs: number };
 
 export const SCHEDULER_DEFAULTS = { maxBatchSize: 32, maxQueued: 256, maxStepTokens: 256 } as const;
 
@@ -50,6 +59,9 @@ interface Sequence {
   generated: number;
   cachedPromptTokens: number;
   finish: FinishReason | null;
+  readonly arrivedMs: number;
+  admittedMs: number;
+  lastTokenMs: number;
 }
 
 export class Scheduler implements EngineClient {
@@ -110,6 +122,9 @@ export class Scheduler implements EngineClient {
       generated: 0,
       cachedPromptTokens: 0,
       finish: null,
+      arrivedMs: performance.now(),
+      admittedMs: 0,
+      lastTokenMs: 0,
     };
     this.waiting.push(seq);
     this.kick();
@@ -172,6 +187,7 @@ export class Scheduler implements EngineClient {
         seq.cachedPromptTokens = restored;
         seq.pendingPrompt = prompt.slice(restored);
       }
+      seq.admittedMs = performance.now();
       this.running.push(seq);
     }
   }
@@ -199,6 +215,12 @@ export class Scheduler implements EngineClient {
   private emitToken(seq: Sequence, logits: Float32Array): void {
     const token = seq.sampler.sample(logits);
     seq.generated++;
+    if (this.opts.onRequestEvent) {
+      const now = performance.now();
+      if (seq.generated === 1) this.opts.onRequestEvent({ type: 'first_token', sinceArrivalMs: now - seq.arrivedMs, queuedMs: seq.admittedMs - seq.arrivedMs });
+      else this.opts.onRequestEvent({ type: 'token', sinceLastTokenMs: now - seq.lastTokenMs });
+      seq.lastTokenMs = now;
+    }
     seq.nextToken = token.id;
     seq.events.push({ type: 'token', token });
     if (seq.params.stopTokenIds.includes(token.id)) seq.finish = 'stop';
@@ -225,6 +247,14 @@ export class Scheduler implements EngineClient {
       cachedPromptTokens: seq.cachedPromptTokens,
     });
     seq.events.end();
+    this.opts.onRequestEvent?.({
+      type: 'finished',
+      reason,
+      sinceArrivalMs: performance.now() - seq.arrivedMs,
+      promptTokens: seq.params.promptIds.length,
+      completionTokens: seq.generated,
+      cachedPromptTokens: seq.cachedPromptTokens,
+    });
     if (this.opts.prefixStore && reason !== 'abort') {
       void this.opts.prefixStore.persist(seq.cache, seq.cachedPromptTokens).catch((err: unknown) => this.opts.log?.warn({ err }, 'session persist failed'));
     }
@@ -234,5 +264,6 @@ export class Scheduler implements EngineClient {
     const i = this.running.indexOf(seq);
     if (i >= 0) this.running.splice(i, 1);
     seq.events.fail(err);
+    this.opts.onRequestEvent?.({ type: 'failed', sinceArrivalMs: performance.now() - seq.arrivedMs });
   }
 }
