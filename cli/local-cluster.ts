@@ -26,6 +26,8 @@ export interface LocalClusterOptions {
   readonly dispatchDeadlineMs?: number;
   /** Expert slots each worker may hold (default: every slot). */
   readonly workerCapacity?: number;
+  /** Load-aware placement window and minimum interval (off when unset). */
+  readonly loadAware?: { windowMs: number; intervalMs?: number };
 }
 
 export interface LocalCluster {
@@ -70,7 +72,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
   };
   try {
     experts = await ClusterExperts.start(
-      { nats: { servers: natsUrl }, numLayers: c.numLayers, numExperts: c.numExperts, hiddenSize: c.hiddenSize, fingerprint: ckpt.fingerprint, replication: o.replication, heartbeatTimeoutMs: o.heartbeatTimeoutMs, dispatchDeadlineMs: o.dispatchDeadlineMs, initialWorkers: o.workers },
+      { nats: { servers: natsUrl }, numLayers: c.numLayers, numExperts: c.numExperts, hiddenSize: c.hiddenSize, fingerprint: ckpt.fingerprint, replication: o.replication, heartbeatTimeoutMs: o.heartbeatTimeoutMs, dispatchDeadlineMs: o.dispatchDeadlineMs, initialWorkers: o.workers, loadAwareWindowMs: o.loadAware?.windowMs, loadAwareIntervalMs: o.loadAware?.intervalMs },
       log,
     );
     o.onProgress?.('starting workers');

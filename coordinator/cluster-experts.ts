@@ -9,6 +9,7 @@ import { ExpertClient } from './expert-client.js';
 import { ClusterMembership } from './membership.js';
 import { PlacementManager } from './placement-manager.js';
 import { RemoteExpertBackend, type ExpertDispatcher } from './remote-expert-backend.js';
+import type { LayerRouting } from '../common/experts/expert-backend.js';
 import type { WireDtype } from '../common/wire/tensor-codec.js';
 import { channelCredentials, tlsChannelOptions, type ClientTlsFiles } from '../common/security/grpc-credentials.js';
 import type { ChannelCredentials } from '@grpc/grpc-js';
@@ -34,6 +35,13 @@ export interface ClusterExpertsOptions {
    * a cluster starting together is not first placed onto whichever worker announced first.
    */
   readonly initialWorkers?: number;
+  /**
+   * Load-aware placement: the tokens each expert received over this window drive extra replicas of
+   * the hottest experts onto spare worker capacity (off when unset).
+   */
+  readonly loadAwareWindowMs?: number;
+  /** Load-aware placement recomputes at most this often (default 5000). */
+  readonly loadAwareIntervalMs?: number;
   readonly initialWaitMs?: number;
 }
 
@@ -63,7 +71,15 @@ export class ClusterExperts {
       onWorkerFailure: (workerId, err) => this.markSuspect(workerId, err),
       isSuspect: (workerId) => (this.suspectUntil.get(workerId) ?? 0) > Date.now(),
       onDispatch: o.onDispatch,
+      onRouting: o.loadAwareWindowMs ? (layer, routing) => this.recordLoad(layer, routing) : undefined,
     });
+  }
+
+  /** Per-expert token counts of one layer's routing, fed to load-aware placement. */
+  private recordLoad(layer: number, routing: LayerRouting): void {
+    const counts = new Map<number, number>();
+    for (const e of routing.experts) counts.set(e, (counts.get(e) ?? 0) + 1);
+    for (const [expert, n] of counts) this.placement.recordTokens(layer * this.o.numExperts + expert, n);
   }
 
   static async start(o: ClusterExpertsOptions, log: ClusterLog): Promise<ClusterExperts> {
@@ -71,7 +87,13 @@ export class ClusterExperts {
     const conn = await connectNats({ name: 'gptoss-coordinator', ...o.nats }, log);
     const subjects = clusterSubjects(o.clusterPrefix);
     const membership = new ClusterMembership(conn.nc, subjects, { heartbeatTimeoutMs: o.heartbeatTimeoutMs ?? 3000 }, log);
-    const placement = new PlacementManager(conn.nc, membership, subjects, { numLayers: o.numLayers, numExperts: o.numExperts, replication: o.replication ?? 1 }, log);
+    const placement = new PlacementManager(
+      conn.nc,
+      membership,
+      subjects,
+      { numLayers: o.numLayers, numExperts: o.numExperts, replication: o.replication ?? 1, loadAware: o.loadAwareWindowMs ? { windowMs: o.loadAwareWindowMs, minIntervalMs: o.loadAwareIntervalMs } : undefined },
+      log,
+    );
     const self = new ClusterExperts(o, conn, membership, placement, log);
     placement.on('routing', (table) => (self.routes = table));
     membership.on('changed', () => (self.routes = null));

@@ -38,6 +38,8 @@ export interface CoordinatorOptions {
   readonly sessionTtlSeconds?: number;
   readonly sessionMaxBytes?: number;
   readonly initialWorkers?: number;
+  /** Load-aware placement window in ms (off when unset). */
+  readonly loadAwareWindowMs?: number;
   readonly heartbeatTimeoutMs?: number;
   readonly onDenseTensor?: (name: string) => void;
 }
@@ -69,6 +71,7 @@ export async function startCoordinator(o: CoordinatorOptions, log: Logger): Prom
       clusterToken: o.clusterToken,
       workerTls: o.workerTls,
       initialWorkers: o.initialWorkers,
+      loadAwareWindowMs: o.loadAwareWindowMs,
       heartbeatTimeoutMs: o.heartbeatTimeoutMs,
       onDispatch: metrics.onDispatch,
     },

@@ -107,6 +107,8 @@ export class PlacementManager extends EventEmitter<PlacementManagerEvents> {
   private readonly reports = new Map<string, { receivedMs: number; report: ExpertLoadReport }>();
   /** The load the current target was computed from (normalized in loadShift). */
   private placedLoad = new Map<number, number>();
+  /** The load-driven extras within `target` (so the next recompute keeps the base sticky). */
+  private extras: SlotMap = {};
   private lastLoadRecomputeMs = -Infinity;
   private loadTimer: NodeJS.Timeout | null = null;
 
@@ -302,7 +304,14 @@ export class PlacementManager extends EventEmitter<PlacementManagerEvents> {
     if (la) {
       const load = this.currentLoad();
       this.placedLoad = load;
-      placed = computeLoadAwarePlacement({ ...input, load, ...(la.maxReplicas === undefined ? {} : { maxReplicas: la.maxReplicas }) });
+      const result = computeLoadAwarePlacement({
+        ...input,
+        load,
+        previousExtras: this.extras,
+        ...(la.maxReplicas === undefined ? {} : { maxReplicas: la.maxReplicas }),
+      });
+      this.extras = result.extras;
+      placed = result;
     } else {
       placed = computePlacement(input);
     }

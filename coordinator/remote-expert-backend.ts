@@ -34,6 +34,8 @@ export interface RemoteExpertBackendOptions {
   /** A suspect worker gets work only when no other holder of the slot is left. */
   readonly isSuspect?: (workerId: string) => boolean;
   readonly onDispatch?: (workerId: string, ms: number, tokens: number) => void;
+  /** Sees every layer's routing before it is dispatched (per-expert load for placement). */
+  readonly onRouting?: (layer: number, routing: LayerRouting) => void;
 }
 
 interface Share {
@@ -47,6 +49,7 @@ export class RemoteExpertBackend implements ExpertBackend {
 
   async runLayer(layer: number, hidden: Float32Array, routing: LayerRouting): Promise<Float32Array> {
     const H = this.opts.hiddenSize;
+    this.opts.onRouting?.(layer, routing);
     const out = new Float32Array(routing.tokenCount * H);
     const all = Array.from({ length: routing.experts.length }, (_, i) => i);
     await this.dispatchAssignments(layer, hidden, routing, all, new Set(), out);

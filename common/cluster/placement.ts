@@ -309,3 +309,141 @@ export function routingTable(active: Readonly<Record<string, readonly number[]>>
   const table = bySlot(liveActive);
   return new Map([...table.entries()].sort((a, b) => a[0] - b[0]));
 }
+
+export interface LoadAwarePlacementInput extends PlacementInput {
+  /** slot → tokens (or any non-negative rate) seen over a window; absent slots count 0. */
+  readonly load: ReadonlyMap<number, number>;
+  /** Most holders a slot may get, extras included. Default: no limit beyond the worker count. */
+  readonly maxReplicas?: number;
+  /**
+   * A slot gets an extra replica only while its load per holder is above this. Default: the mean
+   * load per base replica (total load / base slot-replicas), so only the hotter-than-average
+   * slots are replicated and cold ones never take up spare capacity.
+   */
+  readonly minLoadPerHolder?: number;
+  /**
+   * The extras of the previous result. The base placement is then computed from `previous` less
+   * these (exactly as computePlacement would be), so an unchanged input gives an unchanged
+   * target; without it every previous holder counts as a base holder and some may move.
+   */
+  readonly previousExtras?: Readonly<Record<string, readonly number[]>>;
+}
+
+export interface LoadAwarePlacementResult extends PlacementResult {
+  /** Worker id → ascending slots it holds as extra (load-driven) replicas; every input worker has an entry. */
+  readonly extras: Record<string, number[]>;
+}
+
+/**
+ * computePlacement, then the spare capacity (what the base target leaves free on each worker) goes
+ * to extra replicas of the hottest slots. Greedy: repeatedly the eligible slot with the highest
+ * load per holder (ties to the lower slot) gets one more holder: a worker that held it in
+ * `previous` if any can (sticky), else the one whose projected load in that slot's layer is least,
+ * then least projected load overall, then most spare capacity, then the lower id. Projected load
+ * assumes tokens are spread evenly over a slot's holders (what RemoteExpertBackend's rotation
+ * does). Never exceeds a worker's capacity; base coverage and replication are untouched. The
+ * same input always gives the same output; with no spare capacity or no load it equals
+ * computePlacement.
+ */
+export function computeLoadAwarePlacement(input: LoadAwarePlacementInput): LoadAwarePlacementResult {
+  let basePrevious = input.previous;
+  if (input.previous && input.previousExtras) {
+    const out: Record<string, number[]> = {};
+    for (const [id, slots] of Object.entries(input.previous)) {
+      const extra = new Set(input.previousExtras[id] ?? []);
+      out[id] = slots.filter((s) => !extra.has(s));
+    }
+    basePrevious = out;
+  }
+  const base = computePlacement({ ...input, ...(basePrevious ? { previous: basePrevious } : {}) });
+  const { numLayers, numExperts } = input;
+  const numSlots = numLayers * numExperts;
+  const ids = Object.keys(base.target).sort();
+  const maxReplicas = input.maxReplicas === undefined ? ids.length : checkInt(input.maxReplicas, 'maxReplicas', 1);
+  const load = new Float64Array(numSlots);
+  for (const [s, v] of input.load) {
+    if (!Number.isFinite(v) || v < 0) throw new ConfigError(`load of slot ${s} must be a finite number >= 0, got ${v}`, 'load');
+    if (Number.isSafeInteger(s) && s >= 0 && s < numSlots) load[s] = v;
+  }
+  const holders: string[][] = Array.from({ length: numSlots }, () => []);
+  for (const id of ids) for (const s of base.target[id]!) holders[s]!.push(id);
+  const capOf = new Map(input.workers.map((w) => [w.id, w.capacity]));
+  const held = new Map(ids.map((id) => [id, new Set(base.target[id])]));
+  const spare = new Map(ids.map((id) => [id, Math.min(capOf.get(id)!, numSlots) - held.get(id)!.size]));
+  const extras: Record<string, number[]> = Object.fromEntries(ids.map((id) => [id, []]));
+  let totalLoad = 0;
+  let baseReplicas = 0;
+  for (let s = 0; s < numSlots; s++) {
+    totalLoad += load[s]!;
+    baseReplicas += holders[s]!.length;
+  }
+  const minLoad = input.minLoadPerHolder ?? (baseReplicas > 0 ? totalLoad / baseReplicas : 0);
+  if (!Number.isFinite(minLoad) || minLoad < 0) throw new ConfigError(`minLoadPerHolder must be a finite number >= 0, got ${minLoad}`, 'minLoadPerHolder');
+
+  // Projected tokens per worker, per layer and overall.
+  const layerLoad = new Map(ids.map((id) => [id, new Float64Array(numLayers)]));
+  const totalOf = new Map(ids.map((id) => [id, 0]));
+  for (let s = 0; s < numSlots; s++) {
+    const l = Math.floor(s / numExperts);
+    for (const id of holders[s]!) {
+      layerLoad.get(id)![l] += load[s]! / holders[s]!.length;
+      totalOf.set(id, totalOf.get(id)! + load[s]! / holders[s]!.length);
+    }
+  }
+  const previousSets = new Map(ids.map((id) => [id, new Set(input.previous?.[id] ?? [])]));
+  const previousHolds = (id: string, s: number): boolean => previousSets.get(id)!.has(s);
+  let candidates: number[] = [];
+  for (let s = 0; s < numSlots; s++) if (holders[s]!.length > 0 && load[s]! > minLoad) candidates.push(s);
+  let spareLeft = ids.reduce((a, id) => a + Math.max(0, spare.get(id)!), 0);
+
+  while (spareLeft > 0 && candidates.length > 0) {
+    // The hottest slot per holder: load[a]/count[a] > load[b]/count[b], compared without division.
+    let best = -1;
+    for (const s of candidates) {
+      if (best < 0 || load[s]! * holders[best]!.length > load[best]! * holders[s]!.length) best = s;
+    }
+    const s = best;
+    const l = Math.floor(s / numExperts);
+    let pick: string | null = null;
+    let pickSticky = false;
+    for (const id of ids) {
+      if (spare.get(id)! <= 0 || held.get(id)!.has(s)) continue;
+      const sticky = previousHolds(id, s);
+      if (pick !== null) {
+        if (sticky !== pickSticky) {
+          if (!sticky) continue;
+        } else {
+          const dl = layerLoad.get(id)![l]! - layerLoad.get(pick)![l]!;
+          const dt = totalOf.get(id)! - totalOf.get(pick)!;
+          const better = dl !== 0 ? dl < 0 : dt !== 0 ? dt < 0 : spare.get(id)! > spare.get(pick)!;
+          if (!better) continue;
+        }
+      }
+      pick = id;
+      pickSticky = sticky;
+    }
+    if (pick === null) {
+      candidates = candidates.filter((x) => x !== s);
+      continue;
+    }
+    const c = holders[s]!.length;
+    const shed = load[s]! / c - load[s]! / (c + 1);
+    for (const id of holders[s]!) {
+      layerLoad.get(id)![l] -= shed;
+      totalOf.set(id, totalOf.get(id)! - shed);
+    }
+    layerLoad.get(pick)![l] += load[s]! / (c + 1);
+    totalOf.set(pick, totalOf.get(pick)! + load[s]! / (c + 1));
+    holders[s]!.push(pick);
+    held.get(pick)!.add(s);
+    extras[pick]!.push(s);
+    spare.set(pick, spare.get(pick)! - 1);
+    spareLeft--;
+    if (holders[s]!.length >= maxReplicas || load[s]! / holders[s]!.length <= minLoad) candidates = candidates.filter((x) => x !== s);
+  }
+
+  const target: Record<string, number[]> = {};
+  for (const id of ids) target[id] = [...held.get(id)!].sort((a, b) => a - b);
+  for (const id of ids) extras[id]!.sort((a, b) => a - b);
+  return { target, unplaced: base.unplaced, uncovered: base.uncovered, extras };
+}
