@@ -26,6 +26,8 @@ export interface ExpertWorkerOptions {
   readonly threads?: number;
   readonly precision: ExpertPrecision;
   readonly accuracyLevel: 0 | 4;
+  /** Where the experts run: cpu (default) or cuda (an image with onnxruntime's CUDA provider). */
+  readonly executionProvider?: 'cpu' | 'cuda';
   readonly heartbeatMs?: number;
   readonly clusterToken?: string;
   readonly clusterPrefix?: string;
@@ -53,7 +55,7 @@ export class ExpertWorker {
     const ckpt = await Checkpoint.open(o.modelDir);
     const c = ckpt.config;
     const capacity = o.capacity ?? c.numLayers * c.numExperts;
-    const pool = await ExpertPool.create({ checkpointDir: o.modelDir, threads: o.threads ?? os.availableParallelism(), runtime: { precision: o.precision, accuracyLevel: o.accuracyLevel } });
+    const pool = await ExpertPool.create({ checkpointDir: o.modelDir, threads: o.threads ?? os.availableParallelism(), runtime: { precision: o.precision, accuracyLevel: o.accuracyLevel, executionProvider: o.executionProvider } });
     const server = await startExpertServer({ listen: o.listen, pool, fingerprint: ckpt.fingerprint, workerId: o.workerId, clusterToken: o.clusterToken, capacity, credentials: o.tls ? serverCredentials(o.tls) : undefined });
     const host = o.listen.slice(0, o.listen.lastIndexOf(':'));
     const address = o.advertise ?? `${host === '0.0.0.0' || host === '' ? os.hostname() : host}:${server.port}`;

@@ -12,6 +12,8 @@ export interface ExpertRuntimeOptions {
   /** MatMulNBits accuracy_level for q8 (0 = fp32 activations, 4 = int8 activations). */
   readonly accuracyLevel: 0 | 4;
   readonly intraOpThreads: number;
+  /** onnxruntime execution provider: cpu (default) or cuda (GPU images; falls back to cpu per op). */
+  readonly executionProvider?: 'cpu' | 'cuda';
 }
 
 export const DEFAULT_EXPERT_RUNTIME: ExpertRuntimeOptions = { precision: 'fp32', accuracyLevel: 0, intraOpThreads: 1 };

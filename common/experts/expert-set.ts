@@ -43,7 +43,7 @@ export class ExpertSet {
     if (!pending) {
       pending = (async () => {
         const weights = await loadExpertWeights(this.checkpoint, layer, expert);
-        const graph = await OrtGraph.create(buildExpertGraph(this.config, weights, this.options), { intraOpThreads: this.options.intraOpThreads });
+        const graph = await OrtGraph.create(buildExpertGraph(this.config, weights, this.options), { intraOpThreads: this.options.intraOpThreads, executionProvider: this.options.executionProvider });
         this.graphs.set(k, graph);
       })().finally(() => this.loading.delete(k));
       this.loading.set(k, pending);
