@@ -46,6 +46,7 @@ export interface ClusterExpertsOptions {
 }
 
 export class ClusterExperts {
+  private readonly routingObservers: ((layer: number, routing: LayerRouting) => void)[] = [];
   private readonly clients = new Map<string, { address: string; client: ExpertClient }>();
   /** The placement's routing table, rebuilt lazily after any membership or placement change. */
   private routes: Map<number, string[]> | null = null;
@@ -71,8 +72,16 @@ export class ClusterExperts {
       onWorkerFailure: (workerId, err) => this.markSuspect(workerId, err),
       isSuspect: (workerId) => (this.suspectUntil.get(workerId) ?? 0) > Date.now(),
       onDispatch: o.onDispatch,
-      onRouting: o.loadAwareWindowMs ? (layer, routing) => this.recordLoad(layer, routing) : undefined,
+      onRouting: (layer, routing) => {
+        for (const observe of this.routingObservers) observe(layer, routing);
+      },
     });
+    if (o.loadAwareWindowMs) this.observeRouting((layer, routing) => this.recordLoad(layer, routing));
+  }
+
+  /** Sees every layer's routing before it is dispatched (metrics, load-aware placement). */
+  observeRouting(observer: (layer: number, routing: LayerRouting) => void): void {
+    this.routingObservers.push(observer);
   }
 
   /** Per-expert token counts of one layer's routing, fed to load-aware placement. */

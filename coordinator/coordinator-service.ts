@@ -78,7 +78,8 @@ export async function startCoordinator(o: CoordinatorOptions, log: Logger): Prom
     log,
   );
   experts.placement.on('placement', metrics.onPlacement);
-  const engine = await Engine.withBackend(ckpt, metrics.countingBackend(experts.backend), o.denseThreads, o.onDenseTensor);
+  experts.observeRouting(metrics.onRouting);
+  const engine = await Engine.withBackend(ckpt, experts.backend, o.denseThreads, o.onDenseTensor);
   let kvStore: RedisKvSessionStore | null = null;
   let responses: ResponseStore;
   if (o.redisUrl) {

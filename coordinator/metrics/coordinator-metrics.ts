@@ -31,7 +31,7 @@
 //       token counters from the scheduler's finished requests.
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ExpertBackend, LayerRouting } from '../../common/experts/expert-backend.js';
+import type { LayerRouting } from '../../common/experts/expert-backend.js';
 import type { RequestEvent } from '../serving/scheduler.js';
 import type { KvSessionStats } from '../session/session-store.js';
 
@@ -228,19 +228,13 @@ export class CoordinatorMetrics {
     this.placementChanges.inc();
   };
 
-  /** Wraps an ExpertBackend so that every routed token-expert assignment is counted. */
-  countingBackend(inner: ExpertBackend): ExpertBackend {
-    return {
-      runLayer: (layer: number, hidden: Float32Array, routing: LayerRouting) => {
-        const counts = new Map<number, number>();
-        for (const e of routing.experts) counts.set(e, (counts.get(e) ?? 0) + 1);
-        const l = String(layer);
-        for (const [expert, n] of counts) this.expertTokens.inc({ layer: l, expert: String(expert) }, n);
-        return inner.runLayer(layer, hidden, routing);
-      },
-      close: () => inner.close(),
-    };
-  }
+  /** Tokens per expert per layer, from each layer's routing (ClusterExperts.observeRouting). */
+  readonly onRouting = (layer: number, routing: LayerRouting): void => {
+    const counts = new Map<number, number>();
+    for (const e of routing.experts) counts.set(e, (counts.get(e) ?? 0) + 1);
+    const l = String(layer);
+    for (const [expert, n] of counts) this.expertTokens.inc({ layer: l, expert: String(expert) }, n);
+  };
 
   /** Counts HTTP requests like the server's own default metrics did; call before listen(). */
   instrumentHttp(app: FastifyInstance): void {
