@@ -5,6 +5,7 @@
 // warm-up window of the same distribution and measured on fresh tokens.
 import { fileURLToPath } from 'node:url';
 import { computeLoadAwarePlacement, computePlacement, routingTable, type PlacementResult, type PlacementWorker } from '../common/cluster/placement.js';
+import { rng } from '../test/helpers/placement.js';
 
 export interface PlacementBenchScenario {
   readonly workers: number;
@@ -30,18 +31,6 @@ export interface PlacementBenchFigures {
   readonly maxTokens: number;
   readonly meanTokens: number;
   readonly extraReplicas: number;
-}
-
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
 }
 
 /** Per layer, a random permutation of the experts by popularity and the Zipf weights. */

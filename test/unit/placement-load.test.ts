@@ -1,24 +1,9 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { computeLoadAwarePlacement, computePlacement, type PlacementWorker } from '../../common/cluster/placement.js';
+import { computeLoadAwarePlacement, computePlacement } from '../../common/cluster/placement.js';
 import { loadShift, parsePlacementManagerOptions, PlacementManager } from '../../coordinator/placement-manager.js';
 import { ConfigError } from '../../common/errors.js';
-
-const ids = (n: number): string[] => Array.from({ length: n }, (_, i) => `w${i}`);
-const workers = (n: number, capacity: number): PlacementWorker[] => ids(n).map((id) => ({ id, capacity }));
-
-/** slot → holders, checking no worker holds a slot twice. */
-function holders(target: Record<string, number[]>, numSlots: number): string[][] {
-  const out: string[][] = Array.from({ length: numSlots }, () => []);
-  for (const [id, slots] of Object.entries(target)) {
-    assert.equal(new Set(slots).size, slots.length, `${id} holds a slot twice`);
-    for (const s of slots) {
-      assert.ok(s >= 0 && s < numSlots, `slot ${s} out of range`);
-      out[s]!.push(id);
-    }
-  }
-  return out;
-}
+import { holders, ids, workers } from '../helpers/placement.js';
 
 /** Zipf(1) load over the experts of every layer, hottest expert rotated per layer. */
 function zipfLoad(numLayers: number, numExperts: number, total = 100_000): Map<number, number> {
