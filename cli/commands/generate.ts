@@ -34,6 +34,7 @@ export async function runGenerate(argv: string[]): Promise<void> {
   const chat = f.prompt !== undefined;
   const promptIds = chat ? renderConversation([{ role: 'user', content: f.prompt! }]) : f['prompt-ids']!;
 
+  const loadStarted = performance.now();
   let engine: Engine;
   let stop: () => Promise<void>;
   if (f.workers !== undefined) {
@@ -44,6 +45,7 @@ export async function runGenerate(argv: string[]): Promise<void> {
     engine = await LocalEngine.loadLocal(f.model, { denseThreads: f.threads ?? 1, experts: { precision, accuracyLevel: 0, intraOpThreads: 1 } });
     stop = () => engine.close();
   }
+  const loadMs = performance.now() - loadStarted;
   try {
     for (const id of promptIds) {
       if (id >= engine.config.vocabSize) throw new ConfigError(`prompt token id ${id} is outside the model's vocabulary (${engine.config.vocabSize})`, 'prompt-ids');
@@ -64,6 +66,7 @@ export async function runGenerate(argv: string[]): Promise<void> {
         tokens,
         text,
         top_logprobs: result.tokens.map((t) => t.top.map((x) => ({ id: x.id, logprob: x.logprob }))),
+        timings: { load_ms: round(loadMs), prefill_ms: round(result.timings.prefillMs), decode_ms_per_token: result.timings.decodeMsPerToken === null ? null : round(result.timings.decodeMsPerToken) },
       };
       process.stdout.write(JSON.stringify(out) + '\n');
     } else {
@@ -72,4 +75,8 @@ export async function runGenerate(argv: string[]): Promise<void> {
   } finally {
     await stop();
   }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
 }

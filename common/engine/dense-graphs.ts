@@ -1,24 +1,49 @@
 // The dense half of each layer as onnxruntime graphs over the step's flattened tokens [N, hidden].
-// Attention's core (RoPE, KV cache, sinks, window) runs between `attentionIn` and `attentionOut`
-// in TypeScript, because a step mixes sequences of different lengths (chunked prefill beside
-// decode) which onnxruntime's GroupQueryAttention cannot take in one batch.
+// Between `attentionIn` and `attentionOut` the step appends each sequence's keys and values to its
+// cache and runs the attention core (attention-graph.ts) per sequence, because a step mixes
+// sequences of different lengths (chunked prefill beside decode).
 import type { ModelConfig } from '../model/model-config.js';
 import type { AttentionWeights, RouterWeights } from '../checkpoint/weights.js';
 import { GraphBuilder, type BuiltModel } from '../onnx/graph-builder.js';
 import { linear, rmsNorm } from '../onnx/ops.js';
 
-/** x [N, H] -> qkv [N, (heads + 2 kvHeads) * headDim] = qkv_proj(rmsnorm(x)). */
+/**
+ * x [N, H], cos/sin [N, headDim / 2] (each token's YaRN table row) -> qkv [N, (heads + 2 kvHeads) *
+ * headDim] = qkv_proj(rmsnorm(x)) with q and k rotated. RoPE runs here, batched over the step's
+ * tokens, in fp32 like the reference.
+ */
 export function buildAttentionIn(c: ModelConfig, layer: number, w: AttentionWeights): BuiltModel {
   const g = new GraphBuilder(`attn_in_${layer}`);
   const H = c.hiddenSize;
-  const qkvDim = (c.numHeads + 2 * c.numKvHeads) * c.headDim;
+  const half = c.headDim / 2;
+  const qDim = c.numHeads * c.headDim;
+  const kvDim = c.numKvHeads * c.headDim;
+  const qkvDim = qDim + 2 * kvDim;
   const x = g.input('x', 'float32', ['n', H]);
+  const cos = g.op('Reshape', [g.input('cos', 'float32', ['n', half]), g.int64s([-1, 1, 1, half])]);
+  const sin = g.op('Reshape', [g.input('sin', 'float32', ['n', half]), g.int64s([-1, 1, 1, half])]);
   const scale = g.initializer('norm', 'float32', [H], w.inputNorm);
   const wq = g.initializer('qkv_w', 'float32', [qkvDim, H], w.qkvWeight);
   const bq = g.initializer('qkv_b', 'float32', [qkvDim], w.qkvBias);
-  g.node('Gemm', [rmsNorm(g, x, scale, c.rmsNormEps), wq, bq], ['qkv'], { transB: { i: 1 } });
+  const raw = g.op('Gemm', [rmsNorm(g, x, scale, c.rmsNormEps), wq, bq], { transB: { i: 1 } });
+  const columns = (from: number, to: number) => g.op('Slice', [raw, g.int64s([from]), g.int64s([to]), g.int64s([1])]);
+  const q = rotateHalves(g, columns(0, qDim), cos, sin, c.numHeads, c.headDim);
+  const k = rotateHalves(g, columns(qDim, qDim + kvDim), cos, sin, c.numKvHeads, c.headDim);
+  g.node('Concat', [q, k, columns(qDim + kvDim, qkvDim)], ['qkv'], { axis: { i: 1 } });
   g.output('qkv', 'float32', ['n', qkvDim]);
   return g.build();
+}
+
+/** NeoX rotation of each head's two halves: (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin). */
+function rotateHalves(g: GraphBuilder, x: string, cos: string, sin: string, heads: number, headDim: number): string {
+  const half = headDim / 2;
+  const pairs = g.op('Reshape', [x, g.int64s([-1, heads, 2, half])]);
+  const part = (i: number) => g.op('Slice', [pairs, g.int64s([i]), g.int64s([i + 1]), g.int64s([2])]);
+  const x1 = part(0);
+  const x2 = part(1);
+  const o1 = g.op('Sub', [g.op('Mul', [x1, cos]), g.op('Mul', [x2, sin])]);
+  const o2 = g.op('Add', [g.op('Mul', [x2, cos]), g.op('Mul', [x1, sin])]);
+  return g.op('Reshape', [g.op('Concat', [o1, o2], { axis: { i: 2 } }), g.int64s([-1, heads * headDim])]);
 }
 
 /**

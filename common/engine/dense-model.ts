@@ -1,9 +1,11 @@
 // The dense half of gpt-oss loaded into onnxruntime: per layer the attention-in and
-// attention-out/router graphs, the unembedding, and the embedding table.
+// attention-out/router graphs, the attention core (one graph for every layer), the unembedding,
+// and the embedding table.
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import { loadDenseWeights } from '../checkpoint/weights.js';
 import type { ModelConfig } from '../model/model-config.js';
 import { OrtGraph, type SessionSettings } from '../onnx/session.js';
+import { AttentionCore } from './attention.js';
 import { buildAttentionIn, buildAttentionOut, buildUnembedding } from './dense-graphs.js';
 
 export interface DenseLayer {
@@ -18,6 +20,7 @@ export class DenseModel {
     private readonly embedBf16: Uint8Array,
     readonly layers: readonly DenseLayer[],
     readonly unembedding: OrtGraph,
+    readonly attention: AttentionCore,
   ) {}
 
   static async load(ckpt: Checkpoint, settings: SessionSettings, onTensor?: (name: string) => void): Promise<DenseModel> {
@@ -33,7 +36,8 @@ export class DenseModel {
       });
     }
     const unembedding = await OrtGraph.create(buildUnembedding(c, w.finalNorm, w.lmHead), settings);
-    return new DenseModel(c, w.embedBf16, layers, unembedding);
+    const attention = await AttentionCore.create(c, settings);
+    return new DenseModel(c, w.embedBf16, layers, unembedding, attention);
   }
 
   /** Writes the (unscaled) embedding of each token into rows of `out`. */
@@ -53,6 +57,6 @@ export class DenseModel {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.layers.flatMap((l) => [l.attentionIn.release(), l.attentionOut.release()]), this.unembedding.release()]);
+    await Promise.all([...this.layers.flatMap((l) => [l.attentionIn.release(), l.attentionOut.release()]), this.unembedding.release(), this.attention.release()]);
   }
 }

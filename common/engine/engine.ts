@@ -22,6 +22,15 @@ export interface GenerateResult {
   readonly promptIds: readonly number[];
   readonly tokens: SampledToken[];
   readonly finishReason: 'stop' | 'length';
+  readonly timings: GenerateTimings;
+}
+
+/** Wall time of one generation, as llama.cpp reports it: the prompt's step, then each later token. */
+export interface GenerateTimings {
+  /** The first step: the whole prompt through the model, and the first token sampled. */
+  readonly prefillMs: number;
+  /** Mean over the later steps (one token each); null when only one token was generated. */
+  readonly decodeMsPerToken: number | null;
 }
 
 export interface EngineOptions {
@@ -69,6 +78,9 @@ export class Engine {
       if (s.req.promptIds.length === 0) throw new RangeError('prompt must hold at least one token');
       if (s.req.maxTokens <= 0) s.finish = 'length';
     }
+    const started = performance.now();
+    let prefillMs: number | null = null;
+    let steps = 0;
     while (states.some((s) => s.finish === null)) {
       const active = states.filter((s) => s.finish === null);
       const logits = await this.forward.step(active.map((s) => ({ cache: s.cache, tokens: s.pending, wantLogits: true })));
@@ -79,8 +91,12 @@ export class Engine {
         if (s.req.stopTokenIds?.includes(tok.id)) s.finish = 'stop';
         else if (s.out.length >= s.req.maxTokens) s.finish = 'length';
       });
+      steps++;
+      prefillMs ??= performance.now() - started;
     }
-    return states.map((s) => ({ promptIds: s.req.promptIds, tokens: s.out, finishReason: s.finish! }));
+    const decodeMs = performance.now() - started - (prefillMs ?? 0);
+    const timings = { prefillMs: prefillMs ?? 0, decodeMsPerToken: steps > 1 ? decodeMs / (steps - 1) : null };
+    return states.map((s) => ({ promptIds: s.req.promptIds, tokens: s.out, finishReason: s.finish!, timings }));
   }
 
   async generate(request: GenerateRequest): Promise<GenerateResult> {

@@ -1,12 +1,12 @@
 // One forward step over a batch of sequences, each contributing any number of new tokens (a
 // prefill chunk or one decode token). All sequences' tokens are flattened into one [N, hidden]
-// batch for every matmul and for the expert dispatch; only the attention core is per sequence.
+// batch for every matmul, RoPE and the expert dispatch; only the KV append and the attention core
+// (one onnxruntime run per sequence and layer) are per sequence.
 // The same class serves the single-process engine and the distributed coordinator: only the
 // ExpertBackend differs.
 import type { ExpertBackend } from '../experts/expert-backend.js';
 import { routeTokens } from '../experts/expert-backend.js';
 import { f32 } from '../onnx/session.js';
-import { attendNewTokens } from './attention.js';
 import type { DenseModel } from './dense-model.js';
 import type { KvCache } from './kv-cache.js';
 import { RotaryTable } from './rope.js';
@@ -27,7 +27,6 @@ export interface ForwardObserver {
 
 export class ForwardPass {
   private readonly rope: RotaryTable;
-  private scores = new Float64Array(1024);
 
   constructor(
     readonly model: DenseModel,
@@ -46,22 +45,25 @@ export class ForwardPass {
     const n = entries.reduce((s, e) => s + e.tokens.length, 0);
     if (n === 0) return entries.map(() => null);
 
+    const half = this.rope.halfDim;
     const firstRows: number[] = [];
     let x: Float32Array = new Float32Array(n * H);
+    const cos = new Float32Array(n * half);
+    const sin = new Float32Array(n * half);
     let row = 0;
     for (const e of entries) {
       firstRows.push(row);
       this.model.embed(e.tokens, x, row);
+      for (let i = 0; i < e.tokens.length; i++) this.rope.fill(e.cache.length + i, cos, sin, row + i);
       e.cache.ensureCapacity(e.cache.length + e.tokens.length);
       row += e.tokens.length;
     }
-    const maxSpan = Math.max(...entries.map((e) => e.cache.length + e.tokens.length));
-    if (this.scores.length < maxSpan) this.scores = new Float64Array(maxSpan * 2);
+    const rotation = { cos: f32(cos, [n, half]), sin: f32(sin, [n, half]) };
 
     const attn = new Float32Array(n * qDim);
     for (let l = 0; l < c.numLayers; l++) {
       const layer = this.model.layers[l]!;
-      const { qkv } = await layer.attentionIn.run({ x: f32(x, [n, H]) });
+      const { qkv } = await layer.attentionIn.run({ x: f32(x, [n, H]), ...rotation });
       const window = c.layerTypes[l] === 'sliding_attention' ? c.slidingWindow : 0;
       for (let s = 0; s < entries.length; s++) {
         const e = entries[s]!;
@@ -69,13 +71,12 @@ export class ForwardPass {
         const values = e.cache.layerValues(l);
         const start = e.cache.length;
         for (let i = 0; i < e.tokens.length; i++) {
-          const r = (firstRows[s]! + i) * qkvStride;
-          this.rope.apply(qkv!, r, c.numHeads, start + i);
-          this.rope.apply(qkv!, r + qDim, c.numKvHeads, start + i);
-          keys.set(qkv!.subarray(r + qDim, r + qDim + kvDim), (start + i) * kvDim);
-          values.set(qkv!.subarray(r + qDim + kvDim, r + qkvStride), (start + i) * kvDim);
+          const r = (firstRows[s]! + i) * qkvStride + qDim;
+          keys.set(qkv!.subarray(r, r + kvDim), (start + i) * kvDim);
+          values.set(qkv!.subarray(r + kvDim, r + 2 * kvDim), (start + i) * kvDim);
         }
-        attendNewTokens(c, qkv!, qkvStride, firstRows[s]!, e.tokens.length, start, keys, values, layer.sinks, window, attn, this.scores);
+        const sequence = { qkv: qkv!, firstRow: firstRows[s]!, count: e.tokens.length, firstPosition: start, keys, values, sinks: layer.sinks, window };
+        await this.model.attention.attend(sequence, attn);
       }
       const out = await layer.attentionOut.run({ attn: f32(attn, [n, qDim]), x: f32(x, [n, H]) });
       const resid = out['resid']!;

@@ -1,6 +1,7 @@
 // YaRN rotary embedding, computed as the reference does in fp32 (gpt_oss/torch/model.py
 // RotaryEmbedding): inv_freq blends interpolation and extrapolation over a linear ramp, and cos/sin
-// are scaled by the concentration 0.1 ln(factor) + 1. Rotation is NeoX-style on the two halves.
+// are scaled by the concentration 0.1 ln(factor) + 1. The rotation itself (NeoX-style, on the two
+// halves) runs in the attention-in graph over these rows.
 import type { ModelConfig } from '../model/model-config.js';
 
 const f = Math.fround;
@@ -62,21 +63,15 @@ export class RotaryTable {
     this.positions = n;
   }
 
-  /** Rotates `heads` consecutive heads of `headDim` values starting at data[offset], in place. */
-  apply(data: Float32Array, offset: number, heads: number, position: number): void {
+  get halfDim(): number {
+    return this.half;
+  }
+
+  /** Writes the cos and sin rows of `position` ([headDim / 2] each) at row `row` of the outputs. */
+  fill(position: number, cos: Float32Array, sin: Float32Array, row: number): void {
     this.ensure(position + 1);
     const half = this.half;
-    const base = position * half;
-    for (let h = 0; h < heads; h++) {
-      const o = offset + h * 2 * half;
-      for (let i = 0; i < half; i++) {
-        const c = this.cos[base + i]!;
-        const s = this.sin[base + i]!;
-        const x1 = data[o + i]!;
-        const x2 = data[o + half + i]!;
-        data[o + i] = x1 * c - x2 * s;
-        data[o + half + i] = x2 * c + x1 * s;
-      }
-    }
+    cos.set(this.cos.subarray(position * half, (position + 1) * half), row * half);
+    sin.set(this.sin.subarray(position * half, (position + 1) * half), row * half);
   }
 }

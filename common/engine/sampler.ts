@@ -1,5 +1,6 @@
 // Turns fp32 logits into a token: greedy, temperature, top-p, with a seeded generator so a request
 // with a seed is reproducible; plus the top-k log-probabilities of the unmodified distribution.
+import { exactNucleus, sampleNucleus, sampleOrdered, type NucleusInput } from './nucleus.js';
 
 export interface SamplingParams {
   /** 0 = greedy. */
@@ -90,6 +91,7 @@ export function topK(logits: Float32Array, k: number): number[] {
 
 export class Sampler {
   private readonly random: SeededRandom;
+  private probs = new Float64Array(0);
 
   constructor(readonly params: SamplingParams) {
     this.random = new SeededRandom(params.seed ?? Math.floor(Math.random() * 2 ** 32));
@@ -106,19 +108,14 @@ export class Sampler {
     const t = this.params.temperature;
     let max = -Infinity;
     for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
-    const probs = new Float64Array(logits.length);
+    if (this.probs.length !== logits.length) this.probs = new Float64Array(logits.length);
+    const probs = this.probs;
     let sum = 0;
     for (let i = 0; i < logits.length; i++) sum += probs[i] = Math.exp((logits[i]! - max) / t);
-    const order = this.params.topP < 1 ? nucleus(probs, sum, this.params.topP) : null;
     const u = this.random.next();
-    if (order) {
-      const mass = order.reduce((s, i) => s + probs[i]!, 0);
-      let acc = 0;
-      for (const i of order) {
-        acc += probs[i]! / mass;
-        if (u < acc) return i;
-      }
-      return order[order.length - 1]!;
+    if (this.params.topP < 1) {
+      const nucleus: NucleusInput = { logits, probs, sum, max, temperature: t, topP: this.params.topP };
+      return sampleNucleus(nucleus, u) ?? sampleOrdered(probs, exactNucleus(nucleus), u);
     }
     let acc = 0;
     for (let i = 0; i < probs.length; i++) {
@@ -127,17 +124,4 @@ export class Sampler {
     }
     return argmax(logits);
   }
-}
-
-/** The smallest set of most likely ids whose probability reaches topP. */
-function nucleus(probs: Float64Array, sum: number, topP: number): number[] {
-  const ids = Array.from(probs.keys()).sort((a, b) => probs[b]! - probs[a]! || a - b);
-  const out: number[] = [];
-  let acc = 0;
-  for (const i of ids) {
-    out.push(i);
-    acc += probs[i]! / sum;
-    if (acc >= topP) break;
-  }
-  return out;
 }

@@ -52,9 +52,14 @@ for (const dir of goldenSets()) {
       const dist = spawnSync(process.execPath, [...args, '--workers', '2'], { encoding: 'utf8' });
       assert.equal(local.status, 0, local.stderr);
       assert.equal(dist.status, 0, dist.stderr);
-      const a = JSON.parse(local.stdout) as { prompt_ids: number[]; tokens: number[]; text: string; top_logprobs: { id: number; logprob: number }[][] };
+      type Timings = { load_ms: number; prefill_ms: number; decode_ms_per_token: number | null };
+      const a = JSON.parse(local.stdout) as { prompt_ids: number[]; tokens: number[]; text: string; top_logprobs: { id: number; logprob: number }[][]; timings: Timings };
       const b = JSON.parse(dist.stdout) as typeof a;
-      assert.deepEqual(Object.keys(a), ['prompt_ids', 'tokens', 'text', 'top_logprobs']);
+      assert.deepEqual(Object.keys(a), ['prompt_ids', 'tokens', 'text', 'top_logprobs', 'timings']);
+      for (const t of [a.timings, b.timings]) {
+        assert.deepEqual(Object.keys(t), ['load_ms', 'prefill_ms', 'decode_ms_per_token']);
+        assert.ok(t.load_ms > 0 && t.prefill_ms > 0 && t.decode_ms_per_token! > 0, JSON.stringify(t));
+      }
       assert.deepEqual(a.prompt_ids, p.prompt_ids);
       assert.deepEqual(a.tokens, p.greedy_tokens);
       assert.deepEqual(b.tokens, a.tokens);

