@@ -3,7 +3,10 @@
 import os from 'node:os';
 import { Checkpoint } from '../common/checkpoint/checkpoint.js';
 import { Engine } from '../common/engine/engine.js';
+import type { ForwardPassOptions } from '../common/engine/forward-pass.js';
 import type { ExpertPrecision } from '../common/experts/expert-precision.js';
+import { freePort } from '../common/local/free-port.js';
+import { LatencyProxyProcess } from '../common/local/latency-proxy-process.js';
 import { NatsServer } from '../common/local/nats-server-process.js';
 import { createLogger, type Logger } from '../common/log.js';
 import { ClusterExperts } from '../coordinator/cluster-experts.js';
@@ -28,6 +31,13 @@ export interface LocalClusterOptions {
   readonly workerCapacity?: number;
   /** Load-aware placement window and minimum interval (off when unset). */
   readonly loadAware?: { windowMs: number; intervalMs?: number };
+  /**
+   * When set, each worker is reached through a latency proxy adding this one-way delay per
+   * direction (ms), as if it sat on another machine.
+   */
+  readonly linkDelayMs?: number;
+  /** Micro-batch overlap of the coordinator's forward pass (ForwardPass's defaults when unset). */
+  readonly forward?: ForwardPassOptions;
 }
 
 export interface LocalCluster {
@@ -36,6 +46,8 @@ export interface LocalCluster {
   readonly natsUrl: string;
   readonly nats: NatsServer | null;
   readonly workers: WorkerProcess[];
+  /** The latency proxies in front of the workers (empty without linkDelayMs). */
+  readonly proxies: LatencyProxyProcess[];
   readonly log: Logger;
   addWorker(): Promise<WorkerProcess>;
   stop(): Promise<void>;
@@ -48,13 +60,25 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
   const nats = o.natsUrl ? null : await NatsServer.start();
   const natsUrl = o.natsUrl ?? nats!.url;
   const workers: WorkerProcess[] = [];
+  const proxies: LatencyProxyProcess[] = [];
   let experts: ClusterExperts | null = null;
   let counter = 0;
   const threads = Math.max(1, Math.floor(os.availableParallelism() / o.workers));
   const addWorker = async (): Promise<WorkerProcess> => {
+    // With a delay, the worker is announced at its proxy's address; the proxy runs before the
+    // worker announces anything, so the coordinator's first connection already goes through it.
+    let proxy: LatencyProxyProcess | undefined;
+    let listen: string | undefined;
+    if (o.linkDelayMs !== undefined) {
+      listen = `127.0.0.1:${await freePort()}`;
+      proxy = await LatencyProxyProcess.start(listen, o.linkDelayMs);
+      proxies.push(proxy);
+    }
     const w = await WorkerProcess.start({
       model: o.model,
       natsUrl,
+      listen,
+      advertise: proxy?.address,
       workerId: `local-${++counter}`,
       threads,
       precision: o.expertPrecision,
@@ -68,6 +92,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
   const stop = async (): Promise<void> => {
     await experts?.close().catch(() => {});
     await Promise.all(workers.map((w) => w.stop()));
+    await Promise.all(proxies.map((p) => p.stop()));
     await nats?.stop();
   };
   try {
@@ -80,13 +105,14 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
     o.onProgress?.('placing experts');
     await experts.settled(o.workers, o.readyTimeoutMs ?? 300_000);
     o.onProgress?.('loading the dense model');
-    const engine = await Engine.withBackend(ckpt, experts.backend, o.denseThreads ?? 1);
+    const engine = await Engine.withBackend(ckpt, experts.backend, o.denseThreads ?? 1, undefined, o.forward);
     const cluster: LocalCluster = {
       engine,
       experts,
       natsUrl,
       nats,
       workers,
+      proxies,
       log,
       addWorker,
       stop: async () => {

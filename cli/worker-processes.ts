@@ -21,6 +21,10 @@ export interface WorkerProcessOptions {
   readonly capacity?: number;
   readonly logLevel?: string;
   readonly env?: Readonly<Record<string, string>>;
+  /** 'host:port' to listen on (default 127.0.0.1:0, a free port). */
+  readonly listen?: string;
+  /** 'host:port' the worker announces instead of its listen address (e.g. a proxy in front of it). */
+  readonly advertise?: string;
 }
 
 export class WorkerProcess {
@@ -31,9 +35,10 @@ export class WorkerProcess {
   ) {}
 
   static start(o: WorkerProcessOptions): Promise<WorkerProcess> {
-    const args = [CLI, 'worker', '--model', o.model, '--listen', '127.0.0.1:0', '--nats', o.natsUrl, '--worker-id', o.workerId, '--threads', String(o.threads), '--expert-precision', o.precision, '--exit-with-parent'];
+    const args = [CLI, 'worker', '--model', o.model, '--listen', o.listen ?? '127.0.0.1:0', '--nats', o.natsUrl, '--worker-id', o.workerId, '--threads', String(o.threads), '--expert-precision', o.precision, '--exit-with-parent'];
     if (o.heartbeatMs) args.push('--heartbeat-ms', String(o.heartbeatMs));
     if (o.capacity) args.push('--capacity', String(o.capacity));
+    if (o.advertise) args.push('--advertise', o.advertise);
     const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: o.logLevel ?? 'warn', ...o.env } });
     live.add(child);
     child.once('exit', () => live.delete(child));

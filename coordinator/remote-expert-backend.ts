@@ -43,6 +43,7 @@ interface Share {
 }
 
 export class RemoteExpertBackend implements ExpertBackend {
+  readonly computesElsewhere = true;
   private spread = 0;
 
   constructor(private readonly opts: RemoteExpertBackendOptions) {}

@@ -7,7 +7,7 @@ import { LocalExpertBackend } from '../experts/local-expert-backend.js';
 import { DEFAULT_EXPERT_RUNTIME, type ExpertRuntimeOptions } from '../experts/expert-precision.js';
 import type { ModelConfig } from '../model/model-config.js';
 import { DenseModel } from './dense-model.js';
-import { ForwardPass } from './forward-pass.js';
+import { ForwardPass, type ForwardPassOptions } from './forward-pass.js';
 import { KvCache } from './kv-cache.js';
 import { Sampler, type SampledToken, type SamplingParams } from './sampler.js';
 
@@ -54,9 +54,15 @@ export class Engine {
     return Engine.withBackend(ckpt, experts, options.denseThreads ?? 1);
   }
 
-  static async withBackend(ckpt: Checkpoint, experts: ExpertBackend, denseThreads: number, onTensor?: (name: string) => void): Promise<Engine> {
+  static async withBackend(
+    ckpt: Checkpoint,
+    experts: ExpertBackend,
+    denseThreads: number,
+    onTensor?: (name: string) => void,
+    forwardOptions?: ForwardPassOptions,
+  ): Promise<Engine> {
     const dense = await DenseModel.load(ckpt, { intraOpThreads: denseThreads }, onTensor);
-    return new Engine(ckpt, new ForwardPass(dense, experts));
+    return new Engine(ckpt, new ForwardPass(dense, experts, forwardOptions));
   }
 
   newCache(): KvCache {

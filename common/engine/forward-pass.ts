@@ -4,7 +4,13 @@
 // (one onnxruntime run per sequence and layer) are per sequence.
 // The same class serves the single-process engine and the distributed coordinator: only the
 // ExpertBackend differs.
-import type { ExpertBackend } from '../experts/expert-backend.js';
+//
+// Micro-batch overlap (MegaScale-Infer's ping-pong): when the experts run elsewhere, a step's
+// sequences are split into micro-batches whose layers interleave. While micro-batch A's layer-L
+// experts run on the workers, this thread computes B's layer-L attention, then waits for A's
+// experts and computes A's layer L+1 while B's experts run, so neither side idles. Every row's
+// arithmetic is the same as without the split: the tokens are identical.
+import type { ExpertBackend, LayerRouting } from '../experts/expert-backend.js';
 import { routeTokens } from '../experts/expert-backend.js';
 import { f32 } from '../onnx/session.js';
 import type { DenseModel } from './dense-model.js';
@@ -25,87 +31,196 @@ export interface ForwardObserver {
   afterMlp?(layer: number, x: Float32Array): void;
 }
 
+export interface ForwardPassOptions {
+  /**
+   * Micro-batches a step is split into when the experts compute elsewhere (default 2; 1 turns the
+   * overlap off). A step is split only when every micro-batch gets at least one sequence and the
+   * step holds at least `minOverlapTokens` tokens.
+   */
+  readonly microBatches?: number;
+  /** Below this many tokens a step runs whole: its attention is too short to hide a round trip (default 4). */
+  readonly minOverlapTokens?: number;
+}
+
+/** One micro-batch's state through the layers: its sequences' rows as one [n, hidden] batch. */
+interface MicroBatch {
+  readonly entries: readonly StepEntry[];
+  readonly firstRows: readonly number[];
+  readonly n: number;
+  x: Float32Array;
+  readonly rotation: { cos: ReturnType<typeof f32>; sin: ReturnType<typeof f32> };
+  readonly attn: Float32Array;
+}
+
+/** A layer's attention half done: the residual stream, and what the experts need. */
+interface AttentionResult {
+  readonly resid: Float32Array;
+  readonly normed: Float32Array;
+  readonly routing: LayerRouting;
+}
+
 export class ForwardPass {
+  /** Steps run, and how many of them as interleaved micro-batches. */
+  readonly counters = { steps: 0, overlappedSteps: 0 };
   private readonly rope: RotaryTable;
+  private readonly microBatches: number;
+  private readonly minOverlapTokens: number;
 
   constructor(
     readonly model: DenseModel,
     readonly experts: ExpertBackend,
+    options: ForwardPassOptions = {},
   ) {
     this.rope = new RotaryTable(model.config);
+    this.microBatches = options.microBatches ?? 2;
+    this.minOverlapTokens = options.minOverlapTokens ?? 4;
+    if (!Number.isInteger(this.microBatches) || this.microBatches < 1) throw new RangeError(`microBatches must be a positive integer, got ${options.microBatches}`);
   }
 
   /** Runs one step; returns, per entry, the fp32 logits of its last token (or null). */
   async step(entries: readonly StepEntry[], observer?: ForwardObserver): Promise<(Float32Array | null)[]> {
-    const c = this.model.config;
-    const H = c.hiddenSize;
-    const qDim = c.numHeads * c.headDim;
-    const kvDim = c.numKvHeads * c.headDim;
-    const qkvStride = qDim + 2 * kvDim;
-    const n = entries.reduce((s, e) => s + e.tokens.length, 0);
-    if (n === 0) return entries.map(() => null);
+    if (entries.every((e) => e.tokens.length === 0)) return entries.map(() => null);
+    for (const e of entries) e.cache.ensureCapacity(e.cache.length + e.tokens.length);
+    // Observers see whole-step tensors, so a step they watch is not split.
+    const batches = this.split(entries.filter((e) => e.tokens.length > 0), observer).map((group) => this.prepare(group));
+    this.counters.steps++;
+    if (batches.length === 1) {
+      const b = batches[0]!;
+      for (let l = 0; l < this.model.config.numLayers; l++) {
+        const a = await this.attention(b, l, observer);
+        this.addExperts(b, a, await this.experts.runLayer(l, a.normed, a.routing), l, observer);
+      }
+    } else {
+      this.counters.overlappedSteps++;
+      await this.interleaved(batches);
+    }
+    const logits = await this.logits(batches);
+    for (const e of entries) e.cache.commit(e.tokens);
+    return entries.map((e) => logits.get(e) ?? null);
+  }
 
+  /** The ping-pong: each micro-batch's layer L attention runs while the others' experts compute. */
+  private async interleaved(batches: MicroBatch[]): Promise<void> {
+    const inFlight: (Promise<Float32Array> | null)[] = batches.map(() => null);
+    const started: (AttentionResult | null)[] = batches.map(() => null);
+    try {
+      for (let l = 0; l < this.model.config.numLayers; l++) {
+        for (let m = 0; m < batches.length; m++) {
+          const b = batches[m]!;
+          if (inFlight[m]) this.addExperts(b, started[m]!, await inFlight[m]!, l - 1);
+          const a = await this.attention(b, l);
+          started[m] = a;
+          inFlight[m] = this.experts.runLayer(l, a.normed, a.routing);
+          inFlight[m]!.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
+          // Let the dispatch leave before the next micro-batch's onnxruntime runs block this thread.
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+      const last = this.model.config.numLayers - 1;
+      for (let m = 0; m < batches.length; m++) this.addExperts(batches[m]!, started[m]!, await inFlight[m]!, last);
+    } catch (err) {
+      await Promise.allSettled(inFlight.filter((p) => p !== null));
+      throw err;
+    }
+  }
+
+  /** Contiguous groups of sequences with about equal token counts, or the whole step. */
+  private split(entries: readonly StepEntry[], observer: ForwardObserver | undefined): StepEntry[][] {
+    const total = entries.reduce((s, e) => s + e.tokens.length, 0);
+    const parts = Math.min(this.microBatches, entries.length);
+    if (observer || parts < 2 || !this.experts.computesElsewhere || total < this.minOverlapTokens) return [[...entries]];
+    const groups: StepEntry[][] = [];
+    let current: StepEntry[] = [];
+    let seen = 0;
+    entries.forEach((e, i) => {
+      current.push(e);
+      seen += e.tokens.length;
+      const remainingEntries = entries.length - i - 1;
+      const remainingGroups = parts - groups.length - 1;
+      const full = seen >= (total * (groups.length + 1)) / parts;
+      if (remainingGroups > 0 && (full || remainingEntries === remainingGroups)) {
+        groups.push(current);
+        current = [];
+      }
+    });
+    groups.push(current);
+    return groups;
+  }
+
+  private prepare(entries: readonly StepEntry[]): MicroBatch {
+    const c = this.model.config;
     const half = this.rope.halfDim;
-    const firstRows: number[] = [];
-    let x: Float32Array = new Float32Array(n * H);
+    const n = entries.reduce((s, e) => s + e.tokens.length, 0);
+    const x = new Float32Array(n * c.hiddenSize);
     const cos = new Float32Array(n * half);
     const sin = new Float32Array(n * half);
+    const firstRows: number[] = [];
     let row = 0;
     for (const e of entries) {
       firstRows.push(row);
       this.model.embed(e.tokens, x, row);
       for (let i = 0; i < e.tokens.length; i++) this.rope.fill(e.cache.length + i, cos, sin, row + i);
-      e.cache.ensureCapacity(e.cache.length + e.tokens.length);
       row += e.tokens.length;
     }
     const rotation = { cos: f32(cos, [n, half]), sin: f32(sin, [n, half]) };
+    return { entries, firstRows, n, x, rotation, attn: new Float32Array(n * c.numHeads * c.headDim) };
+  }
 
-    const attn = new Float32Array(n * qDim);
-    for (let l = 0; l < c.numLayers; l++) {
-      const layer = this.model.layers[l]!;
-      const { qkv } = await layer.attentionIn.run({ x: f32(x, [n, H]), ...rotation });
-      const window = c.layerTypes[l] === 'sliding_attention' ? c.slidingWindow : 0;
-      for (let s = 0; s < entries.length; s++) {
-        const e = entries[s]!;
-        const keys = e.cache.layerKeys(l);
-        const values = e.cache.layerValues(l);
-        const start = e.cache.length;
-        for (let i = 0; i < e.tokens.length; i++) {
-          const r = (firstRows[s]! + i) * qkvStride + qDim;
-          keys.set(qkv!.subarray(r, r + kvDim), (start + i) * kvDim);
-          values.set(qkv!.subarray(r + kvDim, r + 2 * kvDim), (start + i) * kvDim);
-        }
-        const sequence = { qkv: qkv!, firstRow: firstRows[s]!, count: e.tokens.length, firstPosition: start, keys, values, sinks: layer.sinks, window };
-        await this.model.attention.attend(sequence, attn);
+  /** Layer l up to the router: qkv + RoPE, KV append, attention core, o_proj, residual, norm, router. */
+  private async attention(b: MicroBatch, l: number, observer?: ForwardObserver): Promise<AttentionResult> {
+    const c = this.model.config;
+    const H = c.hiddenSize;
+    const qDim = c.numHeads * c.headDim;
+    const kvDim = c.numKvHeads * c.headDim;
+    const qkvStride = qDim + 2 * kvDim;
+    const layer = this.model.layers[l]!;
+    const { qkv } = await layer.attentionIn.run({ x: f32(b.x, [b.n, H]), ...b.rotation });
+    const window = c.layerTypes[l] === 'sliding_attention' ? c.slidingWindow : 0;
+    for (let s = 0; s < b.entries.length; s++) {
+      const e = b.entries[s]!;
+      const keys = e.cache.layerKeys(l);
+      const values = e.cache.layerValues(l);
+      const start = e.cache.length;
+      for (let i = 0; i < e.tokens.length; i++) {
+        const r = (b.firstRows[s]! + i) * qkvStride + qDim;
+        keys.set(qkv!.subarray(r, r + kvDim), (start + i) * kvDim);
+        values.set(qkv!.subarray(r + kvDim, r + 2 * kvDim), (start + i) * kvDim);
       }
-      const out = await layer.attentionOut.run({ attn: f32(attn, [n, qDim]), x: f32(x, [n, H]) });
-      const resid = out['resid']!;
-      observer?.afterAttention?.(l, resid);
-      observer?.routerLogits?.(l, out['router_logits']!);
-      const routing = routeTokens(out['router_logits']!, n, c.numExperts, c.expertsPerToken);
-      const moe = await this.experts.runLayer(l, out['normed']!, routing);
-      for (let i = 0; i < resid.length; i++) resid[i] += moe[i]!;
-      x = resid;
-      observer?.afterMlp?.(l, x);
+      const sequence = { qkv: qkv!, firstRow: b.firstRows[s]!, count: e.tokens.length, firstPosition: start, keys, values, sinks: layer.sinks, window };
+      await this.model.attention.attend(sequence, b.attn);
     }
+    const out = await layer.attentionOut.run({ attn: f32(b.attn, [b.n, qDim]), x: f32(b.x, [b.n, H]) });
+    const resid = out['resid']!;
+    observer?.afterAttention?.(l, resid);
+    observer?.routerLogits?.(l, out['router_logits']!);
+    const routing = routeTokens(out['router_logits']!, b.n, c.numExperts, c.expertsPerToken);
+    return { resid, normed: out['normed']!, routing };
+  }
 
-    const wanted = entries.map((e, s) => (e.wantLogits && e.tokens.length > 0 ? firstRows[s]! + e.tokens.length - 1 : -1));
-    const rows = wanted.filter((r) => r >= 0);
-    const result: (Float32Array | null)[] = entries.map(() => null);
-    if (rows.length > 0) {
-      const last = new Float32Array(rows.length * H);
-      rows.forEach((r, i) => last.set(x.subarray(r * H, (r + 1) * H), i * H));
-      const { logits } = await this.model.unembedding.run({ x: f32(last, [rows.length, H]) });
-      const V = c.vocabSize;
-      let j = 0;
-      wanted.forEach((r, s) => {
-        if (r >= 0) {
-          result[s] = logits!.slice(j * V, (j + 1) * V);
-          j++;
-        }
+  private addExperts(b: MicroBatch, a: AttentionResult, moe: Float32Array, l: number, observer?: ForwardObserver): void {
+    const resid = a.resid;
+    for (let i = 0; i < resid.length; i++) resid[i] += moe[i]!;
+    b.x = resid;
+    observer?.afterMlp?.(l, resid);
+  }
+
+  /** lm_head(rmsnorm(x)) of each entry's last token that wants logits, in one run for the step. */
+  private async logits(batches: readonly MicroBatch[]): Promise<Map<StepEntry, Float32Array>> {
+    const H = this.model.config.hiddenSize;
+    const V = this.model.config.vocabSize;
+    const wanted: { entry: StepEntry; row: Float32Array }[] = [];
+    for (const b of batches) {
+      b.entries.forEach((e, s) => {
+        const r = b.firstRows[s]! + e.tokens.length - 1;
+        if (e.wantLogits) wanted.push({ entry: e, row: b.x.subarray(r * H, (r + 1) * H) });
       });
     }
-    for (const e of entries) e.cache.commit(e.tokens);
+    const result = new Map<StepEntry, Float32Array>();
+    if (wanted.length === 0) return result;
+    const last = new Float32Array(wanted.length * H);
+    wanted.forEach((w, i) => last.set(w.row, i * H));
+    const { logits } = await this.model.unembedding.run({ x: f32(last, [wanted.length, H]) });
+    wanted.forEach((w, j) => result.set(w.entry, logits!.slice(j * V, (j + 1) * V)));
     return result;
   }
 }

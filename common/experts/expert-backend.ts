@@ -18,6 +18,11 @@ export interface ExpertBackend {
    */
   runLayer(layer: number, hidden: Float32Array, routing: LayerRouting): Promise<Float32Array>;
   close(): Promise<void>;
+  /**
+   * True when runLayer's work happens outside this thread (other processes), so the forward pass
+   * can compute one micro-batch's attention while another's experts run.
+   */
+  readonly computesElsewhere?: boolean;
 }
 
 /** Top-k of each token's raw router logits, then softmax over those k only (reference MLPBlock). */

@@ -1,6 +1,7 @@
 // The distributed path (real worker processes, real gRPC, a real nats-server) against the
 // single-process engine: identical tokens, log-probabilities within 1e-4, on every golden set,
-// for 1, 2 and 3 workers (3 does not divide the expert count).
+// for 1, 2 and 3 workers (3 does not divide the expert count), one prompt at a time and as a batch
+// split into interleaved micro-batches, also with the workers behind a latency-injecting proxy.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { Engine, type GenerateResult } from '../../common/engine/engine.js';
@@ -39,9 +40,43 @@ for (const dir of goldenSets()) {
               assert.ok(d <= 1e-4, `prompt ${i} step ${s}: logprobs differ by ${d}`);
             });
           }
+          assertBatchEqualsSingle(await generateAll(cluster), `${workers} worker(s)`);
+          assert.ok(cluster.engine.forward.counters.overlappedSteps > 0, 'the batch ran as interleaved micro-batches');
         } finally {
           await cluster?.stop();
         }
+      });
+    }
+
+    for (const [workers, delayMs] of [
+      [2, 0],
+      [3, 0.5],
+    ] as const) {
+      it(`cluster - ${workers} workers behind a ${delayMs} ms latency proxy, micro-batches overlapped: the single-process tokens`, async () => {
+        let cluster: LocalCluster | null = null;
+        try {
+          cluster = await startLocalCluster({ model: golden.model, workers, replication: 1, expertPrecision: 'fp32', quiet: true, linkDelayMs: delayMs, forward: { minOverlapTokens: 1 } });
+          assert.deepEqual(new Set(cluster.experts.membership.workers().map((w) => w.address)), new Set(cluster.proxies.map((p) => p.address)), 'workers are reached through the proxies');
+          assertBatchEqualsSingle(await generateAll(cluster), `${workers} workers, ${delayMs} ms`);
+          const { steps, overlappedSteps } = cluster.engine.forward.counters;
+          assert.equal(overlappedSteps, steps, 'every step of the 3-prompt batch was split, decode steps too');
+        } finally {
+          await cluster?.stop();
+        }
+      });
+    }
+
+    function generateAll(cluster: LocalCluster): Promise<GenerateResult[]> {
+      return cluster.engine.generateBatch(golden.prompts.map((p) => ({ promptIds: p.prompt_ids, maxTokens: p.greedy_tokens.length, sampling: SAMPLING })));
+    }
+
+    function assertBatchEqualsSingle(results: GenerateResult[], label: string): void {
+      results.forEach((r, i) => {
+        assert.deepEqual(r.tokens.map((t) => t.id), single[i]!.tokens, `${label}: prompt ${i} tokens`);
+        r.tokens.forEach((t, s) => {
+          const d = maxAbsDiff(t.top.map((x) => x.logprob), single[i]!.logprobs[s]!);
+          assert.ok(d <= 1e-4, `${label}: prompt ${i} step ${s}: logprobs differ by ${d}`);
+        });
       });
     }
 
