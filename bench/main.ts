@@ -1,9 +1,10 @@
-// `npm run bench [-- part ...]`: engine, context, dispatch, serving, placement. Timings live here, never in tests.
+// `npm run bench [-- part ...]`: engine, context, overlap, dispatch, serving, placement. Timings live here, never in tests.
 import { runEngineBench } from './engine-bench.js';
 import { runDispatchBench } from './dispatch-bench.js';
 import { runServingBench } from './serving-bench.js';
 import { runPlacementBench } from './placement-bench.js';
 import { runContextBench } from './context-bench.js';
+import { runOverlapBench } from './overlap-bench.js';
 
 const PARTS: Record<string, () => Promise<void>> = {
   engine: runEngineBench,
@@ -11,6 +12,7 @@ const PARTS: Record<string, () => Promise<void>> = {
   serving: runServingBench,
   placement: runPlacementBench,
   context: runContextBench,
+  overlap: runOverlapBench,
 };
 
 const wanted = process.argv.slice(2);

@@ -9,7 +9,7 @@ import { createLogger } from '../common/log.js';
 import { startCoordinator, type Coordinator } from '../coordinator/coordinator-service.js';
 import { benchModel, percentile, table } from './bench-util.js';
 
-const SPEC = { ...DEFAULT_CHECKPOINT_SPEC, layers: 4, hidden: 256, heads: 8, kvHeads: 2, headDim: 32, experts: 16, intermediate: 256, slidingWindow: 128 };
+export const SERVING_SPEC = { ...DEFAULT_CHECKPOINT_SPEC, layers: 4, hidden: 256, heads: 8, kvHeads: 2, headDim: 32, experts: 16, intermediate: 256, slidingWindow: 128 };
 
 interface StreamTiming {
   ttftMs: number;
@@ -50,7 +50,7 @@ function randomPrompt(n: number, seed: number): number[] {
 }
 
 export async function runServingBench(): Promise<void> {
-  const model = await benchModel('serving', SPEC);
+  const model = await benchModel('serving', SERVING_SPEC);
   const log = createLogger('bench', 'silent');
   const nats = await NatsServer.start();
   const redis = await RedisServer.start();
@@ -63,7 +63,7 @@ export async function runServingBench(): Promise<void> {
   };
   try {
     coordinator = await startCoord();
-    console.log(`\n## Serving (local cluster: coordinator + 2 worker processes; model: ${SPEC.layers} layers, hidden ${SPEC.hidden}, ${SPEC.experts} experts, vocab ${SPEC.vocab}; prompts of 64 tokens, 64 output tokens, greedy)\n`);
+    console.log(`\n## Serving (local cluster: coordinator + 2 worker processes; model: ${SERVING_SPEC.layers} layers, hidden ${SERVING_SPEC.hidden}, ${SERVING_SPEC.experts} experts, vocab ${SERVING_SPEC.vocab}; prompts of 64 tokens, 64 output tokens, greedy)\n`);
     const rows: string[][] = [];
     for (const concurrency of [1, 8, 32]) {
       await streamCompletion(coordinator.url, randomPrompt(64, 999), 4); // warm-up

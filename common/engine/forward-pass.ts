@@ -31,16 +31,27 @@ export interface ForwardObserver {
   afterMlp?(layer: number, x: Float32Array): void;
 }
 
+export type OverlapPolicy = 'auto' | 'always' | 'never';
+
 export interface ForwardPassOptions {
   /**
-   * Micro-batches a step is split into when the experts compute elsewhere (default 2; 1 turns the
-   * overlap off). A step is split only when every micro-batch gets at least one sequence and the
-   * step holds at least `minOverlapTokens` tokens.
+   * When a step is split into interleaved micro-batches (only ever when the experts compute
+   * elsewhere and the step has at least two sequences). 'auto' (default) splits when the experts'
+   * per-layer round trip, measured on whole steps, is at least half the batch's attention time per
+   * layer: then each micro-batch's attention can hide most of the other's round trip, while
+   * splitting a step whose round trip is short only adds graph runs and messages. Every 16th step
+   * runs whole to measure again.
    */
+  readonly overlap?: OverlapPolicy;
+  /** Micro-batches a split step has (default 2). */
   readonly microBatches?: number;
-  /** Below this many tokens a step runs whole: its attention is too short to hide a round trip (default 4). */
+  /** Below this many tokens a step runs whole (default 2). */
   readonly minOverlapTokens?: number;
 }
+
+const REMEASURE_EVERY_STEPS = 16;
+/** Weight of the newest whole step in the running estimates. */
+const ESTIMATE_WEIGHT = 0.3;
 
 /** One micro-batch's state through the layers: its sequences' rows as one [n, hidden] batch. */
 interface MicroBatch {
@@ -65,6 +76,9 @@ export class ForwardPass {
   private readonly rope: RotaryTable;
   private readonly microBatches: number;
   private readonly minOverlapTokens: number;
+  private readonly overlap: OverlapPolicy;
+  /** Running per-layer estimates from whole steps: the experts' round trip, and attention. */
+  private readonly estimate = { roundTripMs: NaN, attentionMs: NaN, stepsSinceWhole: 0 };
 
   constructor(
     readonly model: DenseModel,
@@ -73,7 +87,8 @@ export class ForwardPass {
   ) {
     this.rope = new RotaryTable(model.config);
     this.microBatches = options.microBatches ?? 2;
-    this.minOverlapTokens = options.minOverlapTokens ?? 4;
+    this.minOverlapTokens = options.minOverlapTokens ?? 2;
+    this.overlap = options.overlap ?? 'auto';
     if (!Number.isInteger(this.microBatches) || this.microBatches < 1) throw new RangeError(`microBatches must be a positive integer, got ${options.microBatches}`);
   }
 
@@ -86,10 +101,19 @@ export class ForwardPass {
     this.counters.steps++;
     if (batches.length === 1) {
       const b = batches[0]!;
+      let attentionMs = 0;
+      let roundTripMs = 0;
       for (let l = 0; l < this.model.config.numLayers; l++) {
+        const t0 = performance.now();
         const a = await this.attention(b, l, observer);
-        this.addExperts(b, a, await this.experts.runLayer(l, a.normed, a.routing), l, observer);
+        const t1 = performance.now();
+        const moe = await this.experts.runLayer(l, a.normed, a.routing);
+        const t2 = performance.now();
+        this.addExperts(b, a, moe, l, observer);
+        attentionMs += t1 - t0;
+        roundTripMs += t2 - t1;
       }
+      this.learn(attentionMs / this.model.config.numLayers, roundTripMs / this.model.config.numLayers);
     } else {
       this.counters.overlappedSteps++;
       await this.interleaved(batches);
@@ -124,11 +148,28 @@ export class ForwardPass {
     }
   }
 
+  private learn(attentionMs: number, roundTripMs: number): void {
+    const e = this.estimate;
+    e.stepsSinceWhole = 0;
+    const blend = (old: number, now: number) => (Number.isNaN(old) ? now : old + ESTIMATE_WEIGHT * (now - old));
+    e.attentionMs = blend(e.attentionMs, attentionMs);
+    e.roundTripMs = blend(e.roundTripMs, roundTripMs);
+  }
+
+  /** Whether this step's wait on the experts is worth hiding behind another micro-batch. */
+  private worthSplitting(): boolean {
+    if (this.overlap !== 'auto') return this.overlap === 'always';
+    const e = this.estimate;
+    if (Number.isNaN(e.roundTripMs) || ++e.stepsSinceWhole >= REMEASURE_EVERY_STEPS) return false;
+    return e.roundTripMs >= 0.5 * e.attentionMs;
+  }
+
   /** Contiguous groups of sequences with about equal token counts, or the whole step. */
   private split(entries: readonly StepEntry[], observer: ForwardObserver | undefined): StepEntry[][] {
     const total = entries.reduce((s, e) => s + e.tokens.length, 0);
     const parts = Math.min(this.microBatches, entries.length);
-    if (observer || parts < 2 || !this.experts.computesElsewhere || total < this.minOverlapTokens) return [[...entries]];
+    const eligible = !observer && parts >= 2 && this.experts.computesElsewhere === true && total >= this.minOverlapTokens;
+    if (!eligible || !this.worthSplitting()) return [[...entries]];
     const groups: StepEntry[][] = [];
     let current: StepEntry[] = [];
     let seen = 0;

@@ -26,7 +26,7 @@ for (const dir of goldenSets()) {
       it(`cluster - ${workers} worker(s) give the single-process engine's tokens and logprobs within 1e-4`, async () => {
         let cluster: LocalCluster | null = null;
         try {
-          cluster = await startLocalCluster({ model: golden.model, workers, replication: 1, expertPrecision: 'fp32', quiet: true });
+          cluster = await startLocalCluster({ model: golden.model, workers, replication: 1, expertPrecision: 'fp32', quiet: true, forward: { overlap: 'always' } });
           const held = cluster.experts.membership.workers().map((w) => w.held.length);
           assert.equal(held.length, workers);
           assert.ok(held.every((n) => n > 0), `every worker holds experts: ${held}`);
@@ -55,7 +55,7 @@ for (const dir of goldenSets()) {
       it(`cluster - ${workers} workers behind a ${delayMs} ms latency proxy, micro-batches overlapped: the single-process tokens`, async () => {
         let cluster: LocalCluster | null = null;
         try {
-          cluster = await startLocalCluster({ model: golden.model, workers, replication: 1, expertPrecision: 'fp32', quiet: true, linkDelayMs: delayMs, forward: { minOverlapTokens: 1 } });
+          cluster = await startLocalCluster({ model: golden.model, workers, replication: 1, expertPrecision: 'fp32', quiet: true, linkDelayMs: delayMs, forward: { overlap: 'always' } });
           assert.deepEqual(new Set(cluster.experts.membership.workers().map((w) => w.address)), new Set(cluster.proxies.map((p) => p.address)), 'workers are reached through the proxies');
           assertBatchEqualsSingle(await generateAll(cluster), `${workers} workers, ${delayMs} ms`);
           const { steps, overlappedSteps } = cluster.engine.forward.counters;

@@ -30,7 +30,7 @@ describe('faults: worker SIGKILL with replication 2', () => {
   it('faults - generations survive a killed worker with fault-free tokens; its experts are re-replicated', async () => {
     let cluster: LocalCluster | null = null;
     try {
-      cluster = await startLocalCluster({ model, workers: 3, replication: 2, expertPrecision: 'fp32', quiet: true, heartbeatMs: 200, heartbeatTimeoutMs: 1000 });
+      cluster = await startLocalCluster({ model, workers: 3, replication: 2, expertPrecision: 'fp32', quiet: true, heartbeatMs: 200, heartbeatTimeoutMs: 1000, forward: { overlap: 'always' } });
       const c = cluster;
       const victim = c.workers[1]!;
       const victimSlots = new Set(c.experts.membership.worker(victim.workerId)!.held);
@@ -55,6 +55,7 @@ describe('faults: worker SIGKILL with replication 2', () => {
       assert.ok(killedAt > 0, 'the worker was killed during the generation');
       assert.ok(afterKill > 10 * LAYERS, `many layers ran after the kill (${afterKill})`);
       results.forEach((r, i) => assert.deepEqual(r.tokens.map((t) => t.id), expected[i], `request ${i}`));
+      assert.equal(c.engine.forward.counters.overlappedSteps, c.engine.forward.counters.steps, 'every step ran as interleaved micro-batches');
 
       // Heartbeat timeout 1000 ms (+ sweep): generous bound only against a hang.
       await until(() => c.experts.membership.worker(victim.workerId) === undefined, 10_000, 'the dead worker to leave membership');
