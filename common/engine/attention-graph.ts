@@ -3,13 +3,14 @@
 // too. One graph serves every layer: the sinks are an input, and the window is expressed by which
 // cache positions are fed and by the additive mask.
 //
-// Inputs, for one sequence's block of S new tokens against T visible cache positions:
-//   qkv    [S, qkvDim]  the step's rows for these tokens (post-RoPE q first; only q is read)
-//   keys   [T, kvHeads, headDim]  a zero-copy view of the cache's position-major rows
-//   values [T, kvHeads, headDim]
-//   mask   [S, T]       0 where query s may see key t, -inf elsewhere (causal and window)
-//   sinks  [heads]      the layer's learned sink logits
-// Output: attn [S, heads * headDim].
+// Inputs, for B sequences' blocks of S new tokens each against T visible cache positions (B = 1
+// with zero-copy views of one sequence's cache; B > 1 for decode tokens packed together):
+//   qkv    [B, S, qkvDim]  the step's rows for these tokens (post-RoPE q first; only q is read)
+//   keys   [B, T, kvHeads, headDim]  the cache's position-major rows
+//   values [B, T, kvHeads, headDim]
+//   mask   [B, S, T]       0 where query s may see key t, -inf elsewhere (causal, window, padding)
+//   sinks  [heads]         the layer's learned sink logits
+// Output: attn [B, S, heads * headDim].
 //
 // The sink is an extra softmax column per head that is dropped afterwards (reference sdpa); here
 // it enters the max and the denominator directly, which is the same softmax without a Concat.
@@ -24,36 +25,37 @@ export function buildAttentionCore(c: AttentionShape): BuiltModel {
   const group = heads / kvHeads;
   const qDim = heads * d;
   const qkvDim = (heads + 2 * kvHeads) * d;
-  const qkv = g.input('qkv', 'float32', ['s', qkvDim]);
-  const keys = g.input('keys', 'float32', ['t', kvHeads, d]);
-  const values = g.input('values', 'float32', ['t', kvHeads, d]);
-  const mask = g.input('mask', 'float32', ['s', 't']);
+  const qkv = g.input('qkv', 'float32', ['b', 's', qkvDim]);
+  const keys = g.input('keys', 'float32', ['b', 't', kvHeads, d]);
+  const values = g.input('values', 'float32', ['b', 't', kvHeads, d]);
+  const mask = g.input('mask', 'float32', ['b', 's', 't']);
   const sinks = g.input('sinks', 'float32', [heads]);
 
-  // q [S, qDim] -> [kvHeads, group * S, d]: each kv head's queries as one matrix, so the cache is
-  // read once per kv head rather than once per query head. Scaling q instead of the scores saves
-  // a pass over the scores and is exact for gpt-oss (head_dim 64: a power-of-two scale).
-  const q = g.op('Slice', [qkv, g.int64s([0]), g.int64s([qDim]), g.int64s([1])]);
-  const qHeads = g.op('Transpose', [g.op('Reshape', [q, g.int64s([-1, kvHeads, group, d])])], { perm: { ints: [1, 2, 0, 3] } });
-  const qScaled = g.op('Mul', [g.op('Reshape', [qHeads, g.int64s([kvHeads, -1, d])]), g.scalar(1 / Math.sqrt(d))]);
-  const keysT = g.op('Transpose', [keys], { perm: { ints: [1, 2, 0] } }); // [kvHeads, d, T]
-  const valuesH = g.op('Transpose', [values], { perm: { ints: [1, 0, 2] } }); // [kvHeads, T, d]
-  const scores = g.op('MatMul', [qScaled, keysT]); // [kvHeads, group * S, T]
+  // q [B, S, qDim] -> [B, kvHeads, group * S, d]: each kv head's queries as one matrix, so the
+  // cache is read once per kv head rather than once per query head. Scaling q instead of the scores
+  // saves a pass over the scores and is exact for gpt-oss (head_dim 64: a power-of-two scale).
+  const q = g.op('Slice', [qkv, g.int64s([0]), g.int64s([qDim]), g.int64s([2])]);
+  const qHeads = g.op('Transpose', [g.op('Reshape', [q, g.int64s([0, -1, kvHeads, group, d])])], { perm: { ints: [0, 2, 3, 1, 4] } });
+  const qScaled = g.op('Mul', [g.op('Reshape', [qHeads, g.int64s([0, kvHeads, -1, d])]), g.scalar(1 / Math.sqrt(d))]);
+  const keysT = g.op('Transpose', [keys], { perm: { ints: [0, 2, 3, 1] } }); // [B, kvHeads, d, T]
+  const valuesH = g.op('Transpose', [values], { perm: { ints: [0, 2, 1, 3] } }); // [B, kvHeads, T, d]
+  const scores = g.op('MatMul', [qScaled, keysT]); // [B, kvHeads, group * S, T]
 
-  const maskShape = g.op('Shape', [mask]);
-  const shape4 = g.op('Concat', [g.int64s([kvHeads, group]), maskShape], { axis: { i: 0 } });
-  const masked = g.op('Add', [g.op('Reshape', [scores, shape4]), mask]); // [kvHeads, group, S, T]
-  const sinks4 = g.op('Reshape', [sinks, g.int64s([kvHeads, group, 1, 1])]);
-  const max = g.op('Max', [g.op('ReduceMax', [masked], { axes: { ints: [-1] }, keepdims: { i: 1 } }), sinks4]);
+  const maskShape = g.op('Shape', [mask]); // [B, S, T]
+  const dim = (i: number) => g.op('Slice', [maskShape, g.int64s([i]), g.int64s([i + 1])]);
+  const shape5 = g.op('Concat', [dim(0), g.int64s([kvHeads, group]), dim(1), dim(2)], { axis: { i: 0 } });
+  const mask5 = g.op('Unsqueeze', [mask, g.int64s([1, 2])]); // [B, 1, 1, S, T]
+  const masked = g.op('Add', [g.op('Reshape', [scores, shape5]), mask5]); // [B, kvHeads, group, S, T]
+  const sinks5 = g.op('Reshape', [sinks, g.int64s([1, kvHeads, group, 1, 1])]);
+  const max = g.op('Max', [g.op('ReduceMax', [masked], { axes: { ints: [-1] }, keepdims: { i: 1 } }), sinks5]);
   const exp = g.op('Exp', [g.op('Sub', [masked, max])]);
-  const denom = g.op('Add', [g.op('ReduceSum', [exp, g.int64s([-1])], { keepdims: { i: 1 } }), g.op('Exp', [g.op('Sub', [sinks4, max])])]);
+  const denom = g.op('Add', [g.op('ReduceSum', [exp, g.int64s([-1])], { keepdims: { i: 1 } }), g.op('Exp', [g.op('Sub', [sinks5, max])])]);
   const probs = g.op('Div', [exp, denom]);
 
-  const keyCount = g.op('Slice', [maskShape, g.int64s([1]), g.int64s([2])]);
-  const shape3 = g.op('Concat', [g.int64s([kvHeads, -1]), keyCount], { axis: { i: 0 } });
-  const out = g.op('MatMul', [g.op('Reshape', [probs, shape3]), valuesH]); // [kvHeads, group * S, d]
-  const perToken = g.op('Transpose', [g.op('Reshape', [out, g.int64s([kvHeads, group, -1, d])])], { perm: { ints: [2, 0, 1, 3] } });
-  g.node('Reshape', [perToken, g.int64s([-1, qDim])], ['attn']);
-  g.output('attn', 'float32', ['s', qDim]);
+  const shape4 = g.op('Concat', [dim(0), g.int64s([kvHeads, -1]), dim(2)], { axis: { i: 0 } });
+  const out = g.op('MatMul', [g.op('Reshape', [probs, shape4]), valuesH]); // [B, kvHeads, group * S, d]
+  const perToken = g.op('Transpose', [g.op('Reshape', [out, g.int64s([0, kvHeads, group, -1, d])])], { perm: { ints: [0, 3, 1, 2, 4] } });
+  g.node('Reshape', [perToken, g.int64s([0, -1, qDim])], ['attn']);
+  g.output('attn', 'float32', ['b', 's', qDim]);
   return g.build();
 }

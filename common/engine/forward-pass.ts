@@ -1,7 +1,7 @@
 // One forward step over a batch of sequences, each contributing any number of new tokens (a
 // prefill chunk or one decode token). All sequences' tokens are flattened into one [N, hidden]
 // batch for every matmul, RoPE and the expert dispatch; only the KV append and the attention core
-// (one onnxruntime run per sequence and layer) are per sequence.
+// (packed decode tokens in one run, else a run per sequence) work per sequence.
 // The same class serves the single-process engine and the distributed coordinator: only the
 // ExpertBackend differs.
 //
@@ -217,8 +217,7 @@ export class ForwardPass {
     const layer = this.model.layers[l]!;
     const { qkv } = await layer.attentionIn.run({ x: f32(b.x, [b.n, H]), ...b.rotation });
     const window = c.layerTypes[l] === 'sliding_attention' ? c.slidingWindow : 0;
-    for (let s = 0; s < b.entries.length; s++) {
-      const e = b.entries[s]!;
+    const sequences = b.entries.map((e, s) => {
       const keys = e.cache.layerKeys(l);
       const values = e.cache.layerValues(l);
       const start = e.cache.length;
@@ -227,9 +226,9 @@ export class ForwardPass {
         keys.set(qkv!.subarray(r, r + kvDim), (start + i) * kvDim);
         values.set(qkv!.subarray(r + kvDim, r + 2 * kvDim), (start + i) * kvDim);
       }
-      const sequence = { qkv: qkv!, firstRow: b.firstRows[s]!, count: e.tokens.length, firstPosition: start, keys, values, sinks: layer.sinks, window };
-      await this.model.attention.attend(sequence, b.attn);
-    }
+      return { qkv: qkv!, firstRow: b.firstRows[s]!, count: e.tokens.length, firstPosition: start, keys, values, sinks: layer.sinks, window };
+    });
+    await this.model.attention.attendAll(sequences, b.attn);
     const out = await layer.attentionOut.run({ attn: f32(b.attn, [b.n, qDim]), x: f32(b.x, [b.n, H]) });
     const resid = out['resid']!;
     observer?.afterAttention?.(l, resid);

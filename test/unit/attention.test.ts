@@ -75,4 +75,27 @@ describe('attention core', () => {
     await core.attend({ qkv, firstRow: 0, count: 1, firstPosition: first, keys, values, sinks, window: W }, b);
     assert.notDeepEqual(a, b);
   });
+
+  it('attention core - a step of many sequences (decode tokens packed into one run, prefill chunks and long contexts alone) equals the reference', async () => {
+    const sinks = random(shape.numHeads);
+    const layouts: [firstPosition: number, count: number][] = [[0, 1], [5, 1], [W - 1, 1], [W + 3, 1], [200, 1], [1100, 1], [30, 12], [3, 1], [0, 7]];
+    for (const window of [W, 0]) {
+      const rows = layouts.reduce((n, [, count]) => n + count, 0);
+      const qkv = random(rows * qkvDim);
+      let row = 0;
+      const sequences = layouts.map(([firstPosition, count]) => {
+        const total = firstPosition + count;
+        const seq = { qkv, firstRow: row, count, firstPosition, keys: random(total * kvDim), values: random(total * kvDim), sinks, window };
+        row += count;
+        return seq;
+      });
+      const got = new Float32Array(rows * qDim);
+      await core.attendAll(sequences, got);
+      const want = new Float32Array(rows * qDim);
+      for (const a of sequences) attendReference(shape, qkv, qkvDim, a.firstRow, a.count, a.firstPosition, a.keys, a.values, sinks, window, want, new Float64Array(a.firstPosition + a.count));
+      let worst = 0;
+      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+      assert.ok(worst < 2e-6, `window ${window}: max |onnxruntime - reference| = ${worst}`);
+    }
+  });
 });
