@@ -1,5 +1,6 @@
 // A whole coordinator: the dense half of the model, the expert workers it finds on NATS, the
 // continuous-batching scheduler, Redis session state (optional) and the OpenAI-compatible HTTP API.
+import type { ForwardPassOptions } from '../common/engine/forward-pass.js';
 import path from 'node:path';
 import { Checkpoint } from '../common/checkpoint/checkpoint.js';
 import type { NatsConnectOptions } from '../common/cluster/nats-connection.js';
@@ -32,6 +33,8 @@ export interface CoordinatorOptions {
   /** TLS to the expert workers (with cert/key: mutual TLS). Default: plaintext. */
   readonly workerTls?: ClientTlsFiles;
   readonly denseThreads: number;
+  /** Micro-batch overlap of the forward pass (its defaults when unset). */
+  readonly forward?: ForwardPassOptions;
   readonly maxBatchSize?: number;
   readonly maxQueued?: number;
   readonly maxStepTokens?: number;
@@ -79,7 +82,7 @@ export async function startCoordinator(o: CoordinatorOptions, log: Logger): Prom
   );
   experts.placement.on('placement', metrics.onPlacement);
   experts.observeRouting(metrics.onRouting);
-  const engine = await Engine.withBackend(ckpt, experts.backend, o.denseThreads, o.onDenseTensor);
+  const engine = await Engine.withBackend(ckpt, experts.backend, o.denseThreads, o.onDenseTensor, o.forward);
   let kvStore: RedisKvSessionStore | null = null;
   let responses: ResponseStore;
   if (o.redisUrl) {

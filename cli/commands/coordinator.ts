@@ -4,6 +4,7 @@ import { createLogger } from '../../common/log.js';
 import { clientTlsFromFlags } from '../../common/security/grpc-credentials.js';
 import { natsOptionsFromEnv } from '../../common/security/nats-env.js';
 import { startCoordinator } from '../../coordinator/coordinator-service.js';
+import { OVERLAP_POLICIES, type OverlapPolicy } from '../../common/engine/forward-pass.js';
 
 const FLAGS = {
   model: { type: 'string', description: 'checkpoint directory (only the dense weights are loaded)' },
@@ -16,6 +17,8 @@ const FLAGS = {
   threads: { type: 'int', min: 1, description: 'onnxruntime threads for the dense graphs (default 2)' },
   'max-batch-size': { type: 'int', min: 1, description: 'sequences decoding together (default 32)' },
   'max-queued': { type: 'int', min: 0, description: 'requests waiting before 429 (default 256)' },
+  overlap: { type: 'string', choices: OVERLAP_POLICIES, description: 'split steps into micro-batches that overlap attention with the workers\' experts: auto (when the measured round trip is worth hiding), always, never (default auto)' },
+  'micro-batches': { type: 'int', min: 2, description: 'micro-batches of a split step (default 2)' },
   'load-aware-window-ms': { type: 'int', min: 1000, description: 'give the hottest experts of this window extra replicas on spare worker capacity (default off)' },
   'min-workers': { type: 'int', min: 1, description: 'hold the first placement until this many workers joined (default 1)' },
   'session-ttl': { type: 'int', min: 1, description: 'seconds a session\'s KV blocks live in Redis (default 3600)' },
@@ -45,6 +48,7 @@ export async function runCoordinator(argv: string[]): Promise<void> {
       clusterToken: process.env['GPTOSS_CLUSTER_TOKEN'] || undefined,
       workerTls: clientTlsFromFlags({ ca: f['worker-tls-ca'], cert: f['worker-tls-cert'], key: f['worker-tls-key'], serverName: f['worker-tls-server-name'] }),
       denseThreads: f.threads ?? 2,
+      forward: { overlap: f.overlap as OverlapPolicy | undefined, microBatches: f['micro-batches'] },
       maxBatchSize: f['max-batch-size'],
       maxQueued: f['max-queued'],
       initialWorkers: f['min-workers'],

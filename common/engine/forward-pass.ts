@@ -31,7 +31,8 @@ export interface ForwardObserver {
   afterMlp?(layer: number, x: Float32Array): void;
 }
 
-export type OverlapPolicy = 'auto' | 'always' | 'never';
+export const OVERLAP_POLICIES = ['auto', 'always', 'never'] as const;
+export type OverlapPolicy = (typeof OVERLAP_POLICIES)[number];
 
 export interface ForwardPassOptions {
   /**
