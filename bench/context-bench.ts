@@ -82,6 +82,14 @@ function attentionFlops(dense: DenseModel, ctx: number): number {
   return f;
 }
 
+/** FLOPs of one token through the layers' dense matmuls (qkv, o, router; zero experts). */
+function denseFlopsPerToken(dense: DenseModel): number {
+  const c = dense.config;
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  return c.numLayers * (2 * c.hiddenSize * (q + 2 * kv) + 2 * q * c.hiddenSize + 2 * c.hiddenSize * c.numExperts);
+}
+
 async function rawMatmulGflops(rows: number): Promise<number> {
   const K = 2880;
   const N = 5760;
@@ -138,10 +146,11 @@ export async function runContextBench(): Promise<void> {
 
   console.log(
     `\n## Context (4 layers sliding/full, hidden ${c.hiddenSize}, ${c.numHeads}/${c.numKvHeads} heads, head_dim ${c.headDim}, ` +
-      `vocab ${c.vocabSize}, window ${c.slidingWindow}; zero experts; ${THREADS} threads; ms per decode step, median of 3)\n`,
+      `vocab ${c.vocabSize}, window ${c.slidingWindow}; zero experts; ${THREADS} threads; ms per decode step, median of 5)\n`,
   );
   const rows: string[][] = [];
-  const steps = 3;
+  const stepMs = new Map<string, { step: number; topP: number; tokensPerSecond: number }>();
+  const steps = 5;
   for (const [ctx, batch] of CONFIGS) {
     const caches = Array.from({ length: batch }, () => filledCache(dense, ctx, random));
     const entries = () => caches.map((cache, b) => ({ cache, tokens: [(cache.length * 31 + b) % 200000], wantLogits: true }));
@@ -164,6 +173,7 @@ export async function runContextBench(): Promise<void> {
       topPMs.push(performance.now() - s0);
     }
     const step = median(total);
+    stepMs.set(`${ctx}/${batch}`, { step, topP: median(topPMs), tokensPerSecond: (batch * 1000) / step });
     const core = median(total.map((t, i) => t - graphMs[i]! - unembedMs[i]!));
     const coreGflops = (batch * attentionFlops(dense, ctx)) / (core * 1e6);
     rows.push([
@@ -185,12 +195,26 @@ export async function runContextBench(): Promise<void> {
     ),
   );
 
-  const prompt = Array.from({ length: 4096 }, (_, i) => (i * 7919) % 200000);
-  const cache = new KvCache(c.numLayers, kvDim);
-  const t0 = performance.now();
-  await forward.step([{ cache, tokens: prompt, wantLogits: true }]);
-  const prefillMs = performance.now() - t0;
-  console.log(`\nprefill of a 4,096-token prompt in one step: ${prefillMs.toFixed(0)} ms, ${((prompt.length * 1000) / prefillMs).toFixed(1)} tokens/s`);
+  const at = (ctx: number, batch: number) => stepMs.get(`${ctx}/${batch}`)!;
+  console.log(
+    `\ncontext: decode 4k/128=${(at(4096, 1).step / at(128, 1).step).toFixed(2)} 16k/128=${(at(16384, 1).step / at(128, 1).step).toFixed(2)} ` +
+      `top_p_cost=${((at(128, 1).topP / at(128, 1).step) * 100).toFixed(1)}% batch32_ctx1k=${at(1024, 32).tokensPerSecond.toFixed(1)} tok/s`,
+  );
+
+  // Prefill: a long prompt in one step. Its time should grow as its FLOPs (dense matmuls linear in
+  // the length, attention quadratic), no faster: ms per GFLOP stays flat.
+  const prefillRows: string[][] = [];
+  for (const length of [1024, 2048, 4096]) {
+    const prompt = Array.from({ length }, (_, i) => (i * 7919) % 200000);
+    const t0 = performance.now();
+    await forward.step([{ cache: new KvCache(c.numLayers, kvDim), tokens: prompt, wantLogits: true }]);
+    const ms = performance.now() - t0;
+    let gflop = 0;
+    for (let i = 0; i < length; i++) gflop += (attentionFlops(dense, i + 1) + denseFlopsPerToken(dense)) / 1e9;
+    prefillRows.push([String(length), ms.toFixed(0), ((length * 1000) / ms).toFixed(1), gflop.toFixed(0), (ms / gflop).toFixed(1)]);
+  }
+  console.log('\nPrefill of one prompt in one step:\n');
+  console.log(table(['prompt tokens', 'ms', 'tokens/s', 'GFLOP (dense + attention)', 'ms per GFLOP'], prefillRows));
   for (const t of [1, 16, 128]) console.log(`raw onnxruntime MatMul [${t},2880]x[2880,5760]: ${(await rawMatmulGflops(t)).toFixed(1)} GFLOP/s`);
   await dense.close();
 }
