@@ -47,6 +47,8 @@ export interface ExpertServerOptions {
   readonly maxTokens?: number;
   /** Experts this worker may be asked to hold, reported by Info. Default num_layers x num_experts. */
   readonly capacity?: number;
+  /** Sees every valid request's layer and per-pair experts before compute (the load counter). */
+  readonly onAssignments?: (layer: number, experts: Int32Array) => void;
 }
 
 export interface ExpertServer {
@@ -197,6 +199,7 @@ class ExpertService {
       return fail(Status.INTERNAL, `validation failed: ${(err as Error).message}`);
     }
     this.inFlight++;
+    this.o.onAssignments?.(v.layer, v.assignments.experts);
     const started = performance.now();
     try {
       const out = await this.o.pool.weightedSum(v.layer, v.hidden, v.tokenCount, v.assignments);

@@ -8,9 +8,10 @@ import { clusterSubjects } from '../common/cluster/subjects.js';
 import type { ExpertPrecision } from '../common/experts/expert-precision.js';
 import { serverCredentials, type ServerTlsFiles } from '../common/security/grpc-credentials.js';
 import { ExpertPool } from './expert-pool.js';
+import { ExpertLoadCounter } from './expert-load-counter.js';
 import { startExpertServer, type ExpertServer } from './expert-service.js';
 import { WorkerAnnouncer } from './membership-announcer.js';
-import { PlacementFollower, reconcile } from './placement-follower.js';
+import { PlacementFollower, reconcile } from '../common/cluster/placement-follower.js';
 
 export interface ExpertWorkerOptions {
   readonly modelDir: string;
@@ -56,12 +57,13 @@ export class ExpertWorker {
     const c = ckpt.config;
     const capacity = o.capacity ?? c.numLayers * c.numExperts;
     const pool = await ExpertPool.create({ checkpointDir: o.modelDir, threads: o.threads ?? os.availableParallelism(), runtime: { precision: o.precision, accuracyLevel: o.accuracyLevel, executionProvider: o.executionProvider } });
-    const server = await startExpertServer({ listen: o.listen, pool, fingerprint: ckpt.fingerprint, workerId: o.workerId, clusterToken: o.clusterToken, capacity, credentials: o.tls ? serverCredentials(o.tls) : undefined });
+    const loadCounter = new ExpertLoadCounter(c.numExperts);
+    const server = await startExpertServer({ listen: o.listen, pool, fingerprint: ckpt.fingerprint, workerId: o.workerId, clusterToken: o.clusterToken, capacity, credentials: o.tls ? serverCredentials(o.tls) : undefined, onAssignments: (layer, experts) => loadCounter.add(layer, experts) });
     const host = o.listen.slice(0, o.listen.lastIndexOf(':'));
     const address = o.advertise ?? `${host === '0.0.0.0' || host === '' ? os.hostname() : host}:${server.port}`;
     const conn = await connectNats({ name: `gptoss-worker-${o.workerId}`, ...o.nats }, log);
     const subjects = clusterSubjects(o.clusterPrefix);
-    const announcer = new WorkerAnnouncer(conn.nc, subjects, { workerId: o.workerId, address, capacity, modelFingerprint: ckpt.fingerprint, heartbeatMs: o.heartbeatMs ?? 1000 }, log);
+    const announcer = new WorkerAnnouncer(conn.nc, subjects, { workerId: o.workerId, address, capacity, modelFingerprint: ckpt.fingerprint, heartbeatMs: o.heartbeatMs ?? 1000, expertLoad: () => loadCounter.report() }, log);
     const worker = new ExpertWorker(o.workerId, address, c.numExperts, pool, server, conn, announcer, null, log);
     announcer.start();
     worker.follower = new PlacementFollower(conn.nc, subjects, { onPlacement: (r) => worker.follow(r) }, log);
