@@ -181,14 +181,23 @@ export class PlacementLease extends EventEmitter<PlacementLeaseEvents> {
       }
       throw err; // the fence deposes us if renewals keep failing
     }
-    if (!this.closed && this.leading) this.extend(sentMs);
+    if (this.closed) return;
+    // The fence may have fired while this renewal was in flight (a stalled event loop): the
+    // compare-and-set succeeded, so the lease is still ours on the server.
+    if (this.leading) this.extend(sentMs);
+    else if (this.connected) this.becomeLeader(sentMs);
   }
 
   private becomeLeader(sentMs: number): void {
     this.leading = true;
     this.holderId = this.id;
     this.extend(sentMs);
-    if (!this.isLeader()) return;
+    if (!this.isLeader()) {
+      // Acquired too slowly to hold it for any time: the next attempt takes our own entry back.
+      this.leading = false;
+      this.clearFence();
+      return;
+    }
     this.log.info({ coordinatorId: this.id }, 'elected placement leader');
     this.emit('elected');
   }
