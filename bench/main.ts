@@ -1,9 +1,10 @@
-// `npm run bench [-- part ...]`: engine, dispatch, serving, placement, leader. Timings live here, never in tests.
+// `npm run bench [-- part ...]`: engine, dispatch, serving, placement, leader, fairness. Timings live here, never in tests.
 import { runEngineBench } from './engine-bench.js';
 import { runDispatchBench } from './dispatch-bench.js';
 import { runServingBench } from './serving-bench.js';
 import { runPlacementBench } from './placement-bench.js';
 import { runLeaderBench } from './leader-bench.js';
+import { runFairnessBench } from './fairness-bench.js';
 
 const PARTS: Record<string, () => Promise<void>> = {
   engine: runEngineBench,
@@ -11,6 +12,7 @@ const PARTS: Record<string, () => Promise<void>> = {
   serving: runServingBench,
   placement: runPlacementBench,
   leader: runLeaderBench,
+  fairness: runFairnessBench,
 };
 
 const wanted = process.argv.slice(2);
