@@ -1,7 +1,8 @@
 // Many coordinators, one expert pool, all real processes: `gptoss coordinator` children sharing
 // three worker processes (replication 2) over one nats-server. The steps run in order on one
 // cluster: scale 1 → 3 coordinators under load; SIGKILL the placement leader under load; SIGKILL
-// a worker under load; scale down to one coordinator under load. Every request, on every
+// a worker under load; add a worker under load (experts move); scale down to one coordinator
+// under load. Every request, on every
 // coordinator, must succeed with the same greedy tokens; exactly one coordinator leads at a time.
 import assert from 'node:assert/strict';
 import { CoordinatorProcess } from '../../cli/coordinator-processes.js';
@@ -127,6 +128,16 @@ describe('faults: many coordinators over one worker pool (real processes)', func
     assert.deepEqual(result.failures, []);
     assert.ok(result.ok > 0);
     assert.equal(await oneLeader(coordinators), 'c1', 'the coordinator that started first keeps the lease');
+    // Every dashboard lists the three coordinators, c1 as the leader.
+    for (const c of coordinators) {
+      let listed: { coordinatorId: string; leader: boolean }[] = [];
+      const deadline = Date.now() + WAIT_MS;
+      while (listed.length !== 3 && Date.now() < deadline) {
+        listed = ((await fetch(`${c.url}/dashboard/state`).then((r) => r.json())) as { coordinators: { coordinatorId: string; leader: boolean }[] }).coordinators;
+        if (listed.length !== 3) await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.deepEqual(listed.map((x) => [x.coordinatorId, x.leader]), [['c1', true], ['c2', false], ['c3', false]], `${c.coordinatorId}'s dashboard`);
+    }
   });
 
   it('faults - SIGKILL of the placement leader under load: no failed or changed request on the others, exactly one new leader', async () => {
@@ -161,6 +172,26 @@ describe('faults: many coordinators over one worker pool (real processes)', func
     const result = await traffic.stop();
     assert.deepEqual(result.failures, []);
     for (const c of coordinators) assert.equal(await complete(c), expected);
+  });
+
+  it('faults - a worker joining under load moves experts between workers: no coordinator routes to an expert already dropped', async () => {
+    const traffic = load(coordinators, expected);
+    await until(() => traffic.served() >= 2, WAIT_MS, 'load running');
+    workers.push(await WorkerProcess.start({ model, natsUrl: nats.url, workerId: 'mw-4', threads: 1, precision: 'fp32', heartbeatMs: 250 }));
+    // Settled on every coordinator: three workers, each holding exactly what it is assigned (the
+    // newcomer took a share, the others dropped what moved).
+    const deadline = Date.now() + WAIT_MS;
+    for (;;) {
+      const states = await Promise.all(coordinators.map((c) => fetch(`${c.url}/dashboard/state`).then((r) => r.json() as Promise<{ workers: { workerId: string; held: number; assigned: number }[] }>)));
+      const done = states.every((st) => st.workers.length === 3 && st.workers.every((w) => w.assigned > 0 && w.held === w.assigned));
+      if (done) break;
+      if (Date.now() > deadline) throw new Error(`placement never settled: ${JSON.stringify(states.map((st) => st.workers))}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const served = traffic.served();
+    await until(() => traffic.served() >= served + 2, WAIT_MS, 'requests after the move');
+    const result = await traffic.stop();
+    assert.deepEqual(result.failures, []);
   });
 
   it('faults - scaling down to one coordinator (SIGTERM of the leader) under load: the last one leads and serves', async () => {
