@@ -33,10 +33,14 @@ async function connect(url: string, name: string): Promise<ClusterConnection> {
 }
 
 /** A worker without a model: loading a slot is adding its number to `held`. */
-async function fakeWorker(subjects: ClusterSubjects, id: string): Promise<{ id: string; crash: () => Promise<void> }> {
+async function fakeWorker(
+  subjects: ClusterSubjects,
+  id: string,
+  o: { capacity?: number; expertLoad?: () => { windowMs: number; slots: number[]; tokens: number[] } } = {},
+): Promise<{ id: string; crash: () => Promise<void> }> {
   const conn = await connect(server.url, id);
   let held: number[] = [];
-  const announcer = new WorkerAnnouncer(conn.nc, subjects, { workerId: id, address: '127.0.0.1:1', capacity: NUM_SLOTS, modelFingerprint: 'fp', heartbeatMs: 200 });
+  const announcer = new WorkerAnnouncer(conn.nc, subjects, { workerId: id, address: '127.0.0.1:1', capacity: o.capacity ?? NUM_SLOTS, modelFingerprint: 'fp', heartbeatMs: 200, ...(o.expertLoad ? { expertLoad: o.expertLoad } : {}) });
   const follower = new PlacementFollower(conn.nc, subjects, {
     retryMs: 200,
     onPlacement: (r) => {
@@ -62,13 +66,21 @@ interface TestCoordinator {
   manager: PlacementManager;
 }
 
-async function coordinator(subjects: ClusterSubjects, id: string, o: { url?: string; gate?: PlacementWriterGate; debounceMs?: number } = {}): Promise<TestCoordinator> {
+async function coordinator(subjects: ClusterSubjects, id: string, o: { url?: string; gate?: PlacementWriterGate; debounceMs?: number; replication?: number; loadAware?: boolean } = {}): Promise<TestCoordinator> {
   const conn = await connect(o.url ?? server.url, id);
   const membership = new ClusterMembership(conn.nc, subjects, { heartbeatTimeoutMs: 1000, sweepMs: 100 });
   await membership.start();
   const lease = o.gate ? null : new PlacementLease(conn.nc, subjects, { id, ...LEASE });
   await lease?.start();
-  const manager = new PlacementManager(conn.nc, membership, subjects, { numLayers: NUM_LAYERS, numExperts: NUM_EXPERTS, replication: 2, debounceMs: o.debounceMs ?? 50, retryMs: 200, startupGraceMs: 0 }, undefined, o.gate ?? lease);
+  const manager = new PlacementManager(conn.nc, membership, subjects, {
+      numLayers: NUM_LAYERS,
+      numExperts: NUM_EXPERTS,
+      replication: o.replication ?? 2,
+      debounceMs: o.debounceMs ?? 50,
+      retryMs: 200,
+      startupGraceMs: 0,
+      ...(o.loadAware ? { loadAware: { windowMs: 10_000, minIntervalMs: 200 } } : {}),
+    }, undefined, o.gate ?? lease);
   await manager.start();
   cleanups.push(async () => {
     await manager.close();
@@ -171,6 +183,18 @@ describe('placement leader (nats-server)', function () {
     assert.ok(after.length > 0 && after.every((r) => r.writer === next.id), `records after the takeover written by ${[...new Set(after.map((r) => r.writer))].join(', ')}`);
     const versions = seen.map((r) => r.version);
     assert.deepEqual(versions, versions.map((_, i) => versions[0]! + i), 'every write continues from the record before it');
+  });
+
+  it('placement leader - load-aware placement follows the workers\' token reports (every coordinator\'s traffic), not the leader\'s own routing', async () => {
+    // The leader routes nothing itself; the workers report slot 5 as by far the hottest.
+    const leader = await coordinator(subjects, 'leader', { replication: 1, loadAware: true });
+    await coordinator(subjects, 'follower', { replication: 1, loadAware: true });
+    const report = () => ({ windowMs: 10_000, slots: [1, 5], tokens: [10, 5000] });
+    // 8 slots, 3 workers x 4: one copy of everything plus 4 spare slots.
+    for (let i = 1; i <= 3; i++) await fakeWorker(subjects, `w${i}`, { capacity: 4, expertLoad: report });
+    await until(() => leader.lease!.isLeader() && (leader.manager.routing().get(5)?.length ?? 0) > 1, WAIT_MS, 'extra replicas of the hot slot 5');
+    assert.ok((leader.manager.currentLoad().get(5) ?? 0) > 0);
+    assert.equal(leader.manager.routing().get(0)?.length, 1, 'a slot nobody reported stays single');
   });
 
   it('placement leader - two writers that both believe they lead never interleave: every write is a compare-and-set', async () => {
