@@ -204,7 +204,9 @@ export async function runContextBench(): Promise<void> {
   // Prefill: a long prompt in one step. Its time should grow as its FLOPs (dense matmuls linear in
   // the length, attention quadratic), no faster: ms per GFLOP stays flat.
   const prefillRows: string[][] = [];
-  for (const length of [1024, 2048, 4096]) {
+  // CONTEXT_BENCH_PREFILL (comma-separated lengths) lets a slow build be measured on shorter prompts.
+  const lengths = (process.env['CONTEXT_BENCH_PREFILL'] ?? '1024,2048,4096').split(',').map(Number);
+  for (const length of lengths) {
     const prompt = Array.from({ length }, (_, i) => (i * 7919) % 200000);
     const t0 = performance.now();
     await forward.step([{ cache: new KvCache(c.numLayers, kvDim), tokens: prompt, wantLogits: true }]);

@@ -1,10 +1,12 @@
-// `npm run bench [-- part ...]`: engine, context, overlap, dispatch, serving, placement. Timings live here, never in tests.
+// `npm run bench [-- part ...]`: engine, context, overlap, dispatch, serving, placement, leader, fairness. Timings live here, never in tests.
 import { runEngineBench } from './engine-bench.js';
 import { runDispatchBench } from './dispatch-bench.js';
 import { runServingBench } from './serving-bench.js';
 import { runPlacementBench } from './placement-bench.js';
 import { runContextBench } from './context-bench.js';
 import { runOverlapBench } from './overlap-bench.js';
+import { runLeaderBench } from './leader-bench.js';
+import { runFairnessBench } from './fairness-bench.js';
 
 const PARTS: Record<string, () => Promise<void>> = {
   engine: runEngineBench,
@@ -13,6 +15,8 @@ const PARTS: Record<string, () => Promise<void>> = {
   placement: runPlacementBench,
   context: runContextBench,
   overlap: runOverlapBench,
+  leader: runLeaderBench,
+  fairness: runFairnessBench,
 };
 
 const wanted = process.argv.slice(2);

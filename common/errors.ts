@@ -172,3 +172,18 @@ export class SessionStoreError extends GptOssError {
     super(message, options);
   }
 }
+
+/**
+ * A placement write whose compare-and-set failed: the record's revision was no longer the one the
+ * writer last saw (another coordinator wrote in between). The writer re-reads and recomputes.
+ */
+export class PlacementConflictError extends GptOssError {
+  override readonly name = 'PlacementConflictError';
+  constructor(
+    message: string,
+    readonly expectedRevision: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -1,6 +1,8 @@
-// The coordinator's view of the expert workers: membership from NATS, the placement it computes
-// and publishes, one gRPC client per live worker, and the RemoteExpertBackend the forward pass
-// dispatches through.
+// The coordinator's view of the expert workers: membership from NATS, the placement (computed and
+// published by whichever coordinator holds the placement lease, followed by the others), one gRPC
+// client per live worker, and the RemoteExpertBackend the forward pass dispatches through.
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
 import type { ClusterLog } from '../common/cluster/events.js';
 import { connectNats, type ClusterConnection, type NatsConnectOptions } from '../common/cluster/nats-connection.js';
 import { clusterSubjects } from '../common/cluster/subjects.js';
@@ -8,6 +10,8 @@ import { ClusterTimeoutError, WorkerDispatchError } from '../common/errors.js';
 import { ExpertClient } from './expert-client.js';
 import { ClusterMembership } from './membership.js';
 import { PlacementManager } from './placement-manager.js';
+import { PlacementLease } from './placement-lease.js';
+import { CoordinatorRoster } from './coordinator-roster.js';
 import { RemoteExpertBackend, type ExpertDispatcher } from './remote-expert-backend.js';
 import type { LayerRouting } from '../common/experts/expert-backend.js';
 import type { WireDtype } from '../common/wire/tensor-codec.js';
@@ -43,6 +47,17 @@ export interface ClusterExpertsOptions {
   /** Load-aware placement recomputes at most this often (default 5000). */
   readonly loadAwareIntervalMs?: number;
   readonly initialWaitMs?: number;
+  /** This coordinator's id in the lease and on the dashboard. Default: hostname-pid-random. */
+  readonly coordinatorId?: string;
+  /** Placement lease TTL and renewal interval (PlacementLease defaults: 3000 / 1000). */
+  readonly leaseTtlMs?: number;
+  readonly leaseRenewMs?: number;
+}
+
+/** hostname-pid-random, reduced to one subject token. */
+export function defaultCoordinatorId(): string {
+  const host = os.hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40) || 'coordinator';
+  return `${host}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
 export class ClusterExperts {
@@ -54,11 +69,13 @@ export class ClusterExperts {
   /** workerId → until when it is suspect (a failed dispatch: broken stream, passed deadline). */
   private readonly suspectUntil = new Map<string, number>();
   private credentials: ChannelCredentials | undefined;
+  private roster: CoordinatorRoster | null = null;
 
   private constructor(
     private readonly o: ClusterExpertsOptions,
     private readonly conn: ClusterConnection,
     readonly membership: ClusterMembership,
+    readonly lease: PlacementLease,
     readonly placement: PlacementManager,
     private readonly log: ClusterLog,
   ) {
@@ -76,7 +93,23 @@ export class ClusterExperts {
         for (const observe of this.routingObservers) observe(layer, routing);
       },
     });
-    if (o.loadAwareWindowMs) this.observeRouting((layer, routing) => this.recordLoad(layer, routing));
+  }
+
+  get coordinatorId(): string {
+    return this.lease.id;
+  }
+
+  /** Starts announcing this coordinator (at its HTTP URL) and listening to the others. */
+  announce(url: string): void {
+    if (this.roster) return;
+    this.roster = new CoordinatorRoster(this.conn.nc, clusterSubjects(this.o.clusterPrefix), { id: this.lease.id, url, isLeader: () => this.lease.isLeader() }, this.log);
+    this.roster.start();
+  }
+
+  /** Coordinators heard from recently (this one always), with who holds the placement lease. */
+  coordinators(): { coordinatorId: string; url: string; leader: boolean; self: boolean }[] {
+    if (!this.roster) return [{ coordinatorId: this.lease.id, url: '', leader: this.lease.isLeader(), self: true }];
+    return this.roster.coordinators().map((c) => ({ coordinatorId: c.coordinatorId, url: c.url, leader: c.self ? this.lease.isLeader() : c.leader, self: c.self }));
   }
 
   /** Sees every layer's routing before it is dispatched (metrics, load-aware placement). */
@@ -84,30 +117,28 @@ export class ClusterExperts {
     this.routingObservers.push(observer);
   }
 
-  /** Per-expert token counts of one layer's routing, fed to load-aware placement. */
-  private recordLoad(layer: number, routing: LayerRouting): void {
-    const counts = new Map<number, number>();
-    for (const e of routing.experts) counts.set(e, (counts.get(e) ?? 0) + 1);
-    for (const [expert, n] of counts) this.placement.recordTokens(layer * this.o.numExperts + expert, n);
-  }
-
   static async start(o: ClusterExpertsOptions, log: ClusterLog): Promise<ClusterExperts> {
     if (o.workerTls) channelCredentials(o.workerTls); // unreadable or non-PEM files fail here, at startup
     const conn = await connectNats({ name: 'gptoss-coordinator', ...o.nats }, log);
     const subjects = clusterSubjects(o.clusterPrefix);
     const membership = new ClusterMembership(conn.nc, subjects, { heartbeatTimeoutMs: o.heartbeatTimeoutMs ?? 3000 }, log);
+    const lease = new PlacementLease(conn.nc, subjects, { id: o.coordinatorId ?? defaultCoordinatorId(), ...(o.leaseTtlMs === undefined ? {} : { ttlMs: o.leaseTtlMs }), ...(o.leaseRenewMs === undefined ? {} : { renewMs: o.leaseRenewMs }) }, log);
+    // Load-aware placement counts the workers' own per-expert reports (every coordinator's
+    // traffic), so the leader places by the cluster's load, not by its own share of it.
     const placement = new PlacementManager(
       conn.nc,
       membership,
       subjects,
       { numLayers: o.numLayers, numExperts: o.numExperts, replication: o.replication ?? 1, loadAware: o.loadAwareWindowMs ? { windowMs: o.loadAwareWindowMs, minIntervalMs: o.loadAwareIntervalMs } : undefined },
       log,
+      lease,
     );
-    const self = new ClusterExperts(o, conn, membership, placement, log);
+    const self = new ClusterExperts(o, conn, membership, lease, placement, log);
     placement.on('routing', (table) => (self.routes = table));
     membership.on('changed', () => (self.routes = null));
     membership.on('workerDown', (w) => self.forget(w.workerId));
     await membership.start();
+    await lease.start();
     if (o.initialWorkers && o.initialWorkers > 1) {
       const n = o.initialWorkers;
       void membership
@@ -223,7 +254,9 @@ export class ClusterExperts {
   }
 
   async close(): Promise<void> {
+    this.roster?.close();
     await this.placement.close();
+    await this.lease.close();
     await this.membership.close();
     await Promise.all([...this.clients.values()].map((e) => e.client.close()));
     this.clients.clear();

@@ -44,6 +44,11 @@ export interface CoordinatorOptions {
   /** Load-aware placement window in ms (off when unset). */
   readonly loadAwareWindowMs?: number;
   readonly heartbeatTimeoutMs?: number;
+  /** Id in the placement lease and on the dashboard (default: hostname-pid-random). */
+  readonly coordinatorId?: string;
+  /** Placement lease TTL / renewal interval in ms (defaults 3000 / 1000). */
+  readonly leaseTtlMs?: number;
+  readonly leaseRenewMs?: number;
   readonly onDenseTensor?: (name: string) => void;
 }
 
@@ -76,6 +81,9 @@ export async function startCoordinator(o: CoordinatorOptions, log: Logger): Prom
       initialWorkers: o.initialWorkers,
       loadAwareWindowMs: o.loadAwareWindowMs,
       heartbeatTimeoutMs: o.heartbeatTimeoutMs,
+      coordinatorId: o.coordinatorId,
+      leaseTtlMs: o.leaseTtlMs,
+      leaseRenewMs: o.leaseRenewMs,
       onDispatch: metrics.onDispatch,
     },
     log,
@@ -119,13 +127,17 @@ export async function startCoordinator(o: CoordinatorOptions, log: Logger): Prom
     maxBatchSize: o.maxBatchSize ?? SCHEDULER_DEFAULTS.maxBatchSize,
     workers: () => experts.membership.workers(),
     unheldSlots: () => experts.placement.coverage().missing.length,
+    underreplicatedSlots: () => experts.placement.underreplicated(),
+    placementLeader: () => experts.lease.isLeader(),
+    placementRevision: () => experts.placement.recordRevision(),
     sessionStats: store ? () => store.stats() : undefined,
   });
   const http = buildHttpServer({ engine: scheduler, responses, logger: log, apiKeys: o.apiKeys ? [...o.apiKeys] : undefined, metricsText: () => metrics.text() });
   metrics.instrumentHttp(http);
   registerDashboard(http, { experts, scheduler, numLayers: c.numLayers, numExperts: c.numExperts });
   const address = await http.listen({ host: o.host, port: o.port });
-  log.info({ url: address }, 'coordinator listening');
+  experts.announce(address);
+  log.info({ url: address, coordinatorId: experts.coordinatorId }, 'coordinator listening');
   let closing: Promise<void> | null = null;
   return {
     url: address,

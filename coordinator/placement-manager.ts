@@ -1,16 +1,30 @@
 // The coordinator's placement loop: on every membership change (debounced) recompute the target
 // (sticky on the previous one), advance active by make-before-break from what the workers report
 // held, and write the PlacementRecord to the KV bucket when either changed. Routing is read from
-// the computed active map, restricted to live workers that report the slot held.
+// the active map, restricted to live workers that report the slot held.
+//
+// With a PlacementLease only the lease holder computes and writes; every other coordinator follows
+// the record through a KV watch and routes by its active map. Every write is a compare-and-set on
+// the record's KV revision, so even two processes that both believe they lead cannot interleave
+// writes: the loser re-reads the record and recomputes from it.
 import { EventEmitter } from 'node:events';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
-import { ClusterTimeoutError, ConfigError } from '../common/errors.js';
+import { ClusterTimeoutError, ConfigError, PlacementConflictError } from '../common/errors.js';
 import { decodeOrDrop, decodePlacementRecord, encodeJson, silentLog, type ClusterLog, type ExpertLoadReport, type PlacementRecord } from '../common/cluster/events.js';
-import { openPlacementKv } from '../common/cluster/nats-connection.js';
+import { isRevisionConflict, openPlacementKv } from '../common/cluster/nats-connection.js';
+import { PlacementFollower } from '../common/cluster/placement-follower.js';
 import { activeFromTarget, computeLoadAwarePlacement, computePlacement, routingTable } from '../common/cluster/placement.js';
 import type { ClusterSubjects } from '../common/cluster/subjects.js';
 import type { ClusterMembership } from './membership.js';
+
+/** Who may write the record (PlacementLease); without one this manager is the only writer. */
+export interface PlacementWriterGate {
+  readonly id: string;
+  isLeader(): boolean;
+  on(event: 'elected', listener: () => void): unknown;
+  off(event: 'elected', listener: () => void): unknown;
+}
 
 export interface PlacementManagerOptions {
   /** From the checkpoint's config.json. Required. */
@@ -78,8 +92,10 @@ export function parsePlacementManagerOptions(
 }
 
 export type PlacementManagerEvents = {
-  /** A record was written to the KV. */
+  /** This manager wrote a record to the KV. */
   placement: [record: PlacementRecord];
+  /** A record written by another coordinator was adopted. */
+  adopted: [record: PlacementRecord, revision: number];
   /** The routing table may have changed (after every recompute). */
   routing: [table: Map<number, string[]>];
 };
@@ -93,7 +109,12 @@ export class PlacementManager extends EventEmitter<PlacementManagerEvents> {
   private active: SlotMap = {};
   private unplaced: number[] = [];
   private version = 0;
+  /** KV revision of the record as last read or written (0: none); the next write's compare-and-set. */
+  private revision = 0;
   private written: PlacementRecord | null = null;
+  private follower: PlacementFollower | null = null;
+  private writes = 0;
+  private conflicts = 0;
   private dirty = false;
   private writing: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -101,6 +122,7 @@ export class PlacementManager extends EventEmitter<PlacementManagerEvents> {
   private closed = false;
   private readonly onChange = (): void => this.schedule(this.options.debounceMs);
   private readonly onLoad = (report: ExpertLoadReport): void => this.recordReport(report);
+  private readonly onElected = (): void => void this.reload('elected placement leader');
   /** recordTokens' counts: ring of LOAD_BUCKETS buckets, each windowMs / LOAD_BUCKETS long. */
   private readonly buckets: { startMs: number; counts: Map<number, number> }[] = [];
   /** Each worker's latest expertLoad report, with the local time it arrived. */
@@ -118,9 +140,33 @@ export class PlacementManager extends EventEmitter<PlacementManagerEvents> {
     private readonly subjects: ClusterSubjects,
     options: Parameters<typeof parsePlacementManagerOptions>[0],
     private readonly log: ClusterLog = silentLog,
+    private readonly gate: PlacementWriterGate | null = null,
   ) {
     super();
     this.options = parsePlacementManagerOptions(options);
+  }
+
+  /** True while this manager may write the record (it holds the lease, or there is no lease). */
+  isWriter(): boolean {
+    return !this.closed && (this.gate?.isLeader() ?? true);
+  }
+
+  /** The record's KV revision as last read or written (0 before any). */
+  recordRevision(): number {
+    return this.revision;
+  }
+
+  /** Records this manager wrote, and writes it lost to a compare-and-set. */
+  writeCounts(): { writes: number; conflicts: number } {
+    return { writes: this.writes, conflicts: this.conflicts };
+  }
+
+  /** Slots with fewer serving holders (live, active, reporting it held) than the replication factor. */
+  underreplicated(): number {
+    const table = this.routing();
+    let n = 0;
+    for (let s = 0; s < this.numSlots; s++) if ((table.get(s)?.length ?? 0) < this.options.replication) n++;
+    return n;
   }
 
   get numSlots(): number {
@@ -132,19 +178,64 @@ export class PlacementManager extends EventEmitter<PlacementManagerEvents> {
     this.kv = await openPlacementKv(this.nc, this.subjects);
     const entry = await this.kv.get(this.subjects.placementKey);
     const stored = entry?.operation === 'PUT' ? decodeOrDrop(decodePlacementRecord, entry.value, this.subjects.placementBucket, this.log) : null;
+    if (entry) this.revision = entry.revision;
     if (stored) {
       this.version = stored.version;
-      if (stored.numLayers === this.options.numLayers && stored.numExperts === this.options.numExperts) {
-        this.target = stored.target;
-        this.active = stored.active;
-        this.written = stored;
-        this.graceUntilMs = Date.now() + this.options.startupGraceMs;
-      }
+      if (this.adopt(stored)) this.graceUntilMs = Date.now() + this.options.startupGraceMs;
       this.log.info({ version: stored.version }, 'resuming from stored placement');
     }
     this.membership.on('changed', this.onChange);
     if (this.options.loadAware) this.membership.on('expertLoad', this.onLoad);
+    this.gate?.on('elected', this.onElected);
+    // Everyone follows the record: a follower routes by it, a leader learns of a competing write.
+    this.follower = new PlacementFollower(this.nc, this.subjects, { onPlacement: (r, rev) => this.onRecord(r, rev) }, this.log);
+    await this.follower.start();
     this.schedule(0);
+  }
+
+  /** Takes a record's maps as the current (and sticky previous) placement; false if its dimensions differ. */
+  private adopt(record: PlacementRecord): boolean {
+    if (record.numLayers !== this.options.numLayers || record.numExperts !== this.options.numExperts) return false;
+    this.target = record.target;
+    this.active = record.active;
+    this.written = record;
+    this.version = Math.max(this.version, record.version);
+    // Another writer's load-driven extras are unknown here: the next load-aware recompute starts over.
+    if (record.writer !== this.gate?.id) this.extras = {};
+    return true;
+  }
+
+  /** A record from the watch: adopted when newer than what this manager last read or wrote. */
+  private onRecord(record: PlacementRecord, revision: number): void {
+    if (this.closed || revision <= this.revision) return;
+    this.revision = revision;
+    // Our own write echoed back (possibly before its put resolved): the maps in memory are as new
+    // or newer. Without a lease every record is this manager's own.
+    if (record.writer === this.gate?.id) return;
+    if (!this.adopt(record)) return;
+    this.emit('adopted', record, revision);
+    this.emit('routing', this.routing());
+    // A leader that sees someone else's write (a deposed leader's last one) recomputes from it.
+    if (this.isWriter() && record.writer !== this.gate?.id) this.schedule(0);
+  }
+
+  /** Re-reads the record and its revision (on election, after a lost compare-and-set), then recomputes. */
+  private async reload(why: string): Promise<void> {
+    if (this.closed || !this.kv) return;
+    try {
+      const entry = await this.kv.get(this.subjects.placementKey);
+      const stored = entry?.operation === 'PUT' ? decodeOrDrop(decodePlacementRecord, entry.value, this.subjects.placementBucket, this.log) : null;
+      if (entry && entry.revision >= this.revision) {
+        this.revision = entry.revision;
+        if (stored) this.adopt(stored);
+      }
+      this.log.info({ revision: this.revision, version: this.version, why }, 'placement re-read');
+      this.dirty = true;
+      this.schedule(0);
+    } catch (err) {
+      this.log.warn({ why, err: err instanceof Error ? err.message : String(err) }, 'placement re-read failed; retrying');
+      setTimeout(() => void this.reload(why), this.options.retryMs).unref();
+    }
   }
 
   /** The last record written, or null. */
@@ -200,6 +291,8 @@ export class PlacementManager extends EventEmitter<PlacementManagerEvents> {
   /** Stops following membership and waits for a write in flight. Idempotent. */
   async close(): Promise<void> {
     this.closed = true;
+    this.gate?.off('elected', this.onElected);
+    await this.follower?.close();
     this.membership.off('changed', this.onChange);
     this.membership.off('expertLoad', this.onLoad);
     if (this.timer) clearTimeout(this.timer);
@@ -286,6 +379,11 @@ export class PlacementManager extends EventEmitter<PlacementManagerEvents> {
 
   private recompute(): void {
     if (this.closed) return;
+    if (!this.isWriter()) {
+      // A follower routes by the leader's record; only who is live and holds what changed.
+      this.emit('routing', this.routing());
+      return;
+    }
     const wait = this.graceUntilMs - Date.now();
     if (wait > 0) {
       this.schedule(wait);
@@ -328,10 +426,14 @@ export class PlacementManager extends EventEmitter<PlacementManagerEvents> {
     this.flush();
   }
 
-  /** Writes the current maps if they changed since the last write; one write at a time. */
+  /**
+   * Writes the current maps if they changed since the last write; one write at a time, only while
+   * this manager may write, always as a compare-and-set on the revision last read or written.
+   */
   private flush(): void {
-    if (!this.dirty || this.writing || this.closed) return;
+    if (!this.dirty || this.writing || this.closed || !this.isWriter()) return;
     this.dirty = false;
+    const expected = this.revision;
     const record: PlacementRecord = {
       version: this.version + 1,
       numLayers: this.options.numLayers,
@@ -340,19 +442,32 @@ export class PlacementManager extends EventEmitter<PlacementManagerEvents> {
       target: this.target,
       active: this.active,
       updatedAtMs: Date.now(),
+      ...(this.gate ? { writer: this.gate.id } : {}),
     };
-    this.writing = this.kv!.put(this.subjects.placementKey, encodeJson(record)).then(
-      () => {
+    const value = encodeJson(record);
+    const kv = this.kv!;
+    const put = expected === 0 ? kv.create(this.subjects.placementKey, value) : kv.update(this.subjects.placementKey, value, expected);
+    this.writing = put.then(
+      (revision) => {
+        this.revision = Math.max(this.revision, revision);
         this.version = record.version;
         this.written = record;
         this.writing = null;
-        this.log.info({ version: record.version }, 'placement written');
+        this.writes++;
+        this.log.info({ version: record.version, revision }, 'placement written');
         this.emit('placement', record);
         this.flush();
       },
       (err: unknown) => {
         this.dirty = true;
         this.writing = null;
+        if (isRevisionConflict(err)) {
+          this.conflicts++;
+          const conflict = new PlacementConflictError(`placement write of version ${record.version} lost its compare-and-set on revision ${expected}`, expected, { cause: err });
+          this.log.warn({ version: record.version, expectedRevision: expected, err: conflict.message }, 'placement written by another coordinator; re-reading');
+          void this.reload('lost compare-and-set');
+          return;
+        }
         this.log.warn({ version: record.version, err: err instanceof Error ? err.message : String(err) }, 'placement write failed; retrying');
         this.schedule(this.options.retryMs);
       },

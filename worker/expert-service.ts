@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import type { ModelConfig } from '../common/model/model-config.js';
 import type { ExpertAssignments } from '../common/experts/expert-set.js';
-import { ExpertUnavailableError, WireFormatError } from '../common/errors.js';
+import { ConfigError, ExpertUnavailableError, WireFormatError } from '../common/errors.js';
 import {
   DType,
   MAX_MESSAGE_BYTES,
@@ -23,6 +23,7 @@ import {
   type WorkerInfoMessage,
 } from '../common/wire/expert-proto.js';
 import { decodeFloat32, decodeInt32, decodeTensor, dtypeSize, encodeTensor, type WireDtype } from '../common/wire/tensor-codec.js';
+import { FairScheduler } from './fair-scheduler.js';
 
 /** What the service needs of the experts it serves (ExpertPool is the implementation). */
 export interface ExpertCompute {
@@ -47,6 +48,15 @@ export interface ExpertServerOptions {
   readonly maxTokens?: number;
   /** Experts this worker may be asked to hold, reported by Info. Default num_layers x num_experts. */
   readonly capacity?: number;
+  /**
+   * Fair sharing between callers: requests of more token rows than this are computed in chunks of
+   * this many rows, each chunk queued on the caller's own turn. Default 64; 0 turns chunking off.
+   */
+  readonly chunkRows?: number;
+  /** Chunks computed at once over all callers (FairScheduler). Default 2. */
+  readonly maxInFlight?: number;
+  /** Sees every valid request's layer and per-pair experts before compute (the load counter). */
+  readonly onAssignments?: (layer: number, experts: Int32Array) => void;
 }
 
 export interface ExpertServer {
@@ -59,6 +69,7 @@ export interface ExpertServer {
 }
 
 const DEFAULT_MAX_TOKENS = 8192;
+const DEFAULT_CHUNK_ROWS = 64;
 const CLOSE_GRACE_MS = 2_000;
 const Status = grpc.status;
 
@@ -75,9 +86,14 @@ class ExpertService {
   private draining = false;
   private idleWaiters: (() => void)[] = [];
   private readonly tokenDigest: Buffer | null;
+  private readonly fair: FairScheduler;
+  private readonly chunkRows: number;
 
   constructor(private readonly o: ExpertServerOptions) {
     this.tokenDigest = o.clusterToken === undefined ? null : sha256(o.clusterToken);
+    this.fair = new FairScheduler(o.maxInFlight === undefined ? {} : { maxInFlight: o.maxInFlight });
+    this.chunkRows = o.chunkRows ?? DEFAULT_CHUNK_ROWS;
+    if (!Number.isSafeInteger(this.chunkRows) || this.chunkRows < 0) throw new ConfigError(`chunkRows must be an integer >= 0, got ${this.chunkRows}`, 'chunkRows');
   }
 
   readonly handlers: grpc.UntypedServiceImplementation = {
@@ -104,7 +120,7 @@ class ExpertService {
     };
     call.on('data', (req: ExpertRequestMessage) => {
       open++;
-      void this.answer(req).then((reply) => {
+      void this.answer(req, call).then((reply) => {
         open--;
         guarded(() => {
           if (!call.cancelled && call.writable) call.write(reply);
@@ -121,7 +137,7 @@ class ExpertService {
   private compute(call: grpc.ServerUnaryCall<ExpertRequestMessage, ExpertReplyMessage>, cb: grpc.sendUnaryData<ExpertReplyMessage>): void {
     const refusal = this.handshake(call.metadata);
     if (refusal) return cb(refusal);
-    void this.answer(call.request).then((reply) =>
+    void this.answer(call.request, call).then((reply) =>
       guarded(() => (reply.statusCode === Status.OK ? cb(null, reply) : cb({ code: reply.statusCode, details: reply.error }))),
     );
   }
@@ -185,7 +201,7 @@ class ExpertService {
   }
 
   /** The reply to one request; never rejects. */
-  private async answer(req: ExpertRequestMessage): Promise<ExpertReplyMessage> {
+  private async answer(req: ExpertRequestMessage, caller: object): Promise<ExpertReplyMessage> {
     const requestId = Number.isSafeInteger(req.requestId) ? req.requestId : 0;
     const fail = (statusCode: grpc.status, error: string): ExpertReplyMessage => ({ requestId, output: null, statusCode, error, computeMs: 0 });
     if (this.draining) return fail(Status.UNAVAILABLE, 'draining: this worker accepts no new work');
@@ -197,11 +213,11 @@ class ExpertService {
       return fail(Status.INTERNAL, `validation failed: ${(err as Error).message}`);
     }
     this.inFlight++;
-    const started = performance.now();
+    this.o.onAssignments?.(v.layer, v.assignments.experts);
     try {
-      const out = await this.o.pool.weightedSum(v.layer, v.hidden, v.tokenCount, v.assignments);
+      const { out, computeMs } = await this.computeFairly(caller, v);
       const output = encodeTensor(out, [v.tokenCount, this.o.pool.config.hiddenSize], v.replyDtype);
-      return { requestId, output, statusCode: Status.OK, error: '', computeMs: performance.now() - started };
+      return { requestId, output, statusCode: Status.OK, error: '', computeMs };
     } catch (err) {
       // Dropped between validation and the split: the same answer validation would have given.
       if (err instanceof ExpertUnavailableError) return fail(Status.INVALID_ARGUMENT, `experts: layer ${err.layer} expert ${err.expert} is not held by this worker`);
@@ -211,6 +227,38 @@ class ExpertService {
         for (const wake of this.idleWaiters.splice(0)) wake();
       }
     }
+  }
+
+  /**
+   * The request's weighted sums, computed in chunks of at most chunkRows token rows, each chunk on
+   * the caller's turn of the FairScheduler. computeMs counts the chunks' compute, not their wait.
+   */
+  private async computeFairly(caller: object, v: ValidRequest): Promise<{ out: Float32Array; computeMs: number }> {
+    let computeMs = 0;
+    const timed = (fn: () => Promise<Float32Array>) => async (): Promise<Float32Array> => {
+      const t0 = performance.now();
+      try {
+        return await fn();
+      } finally {
+        computeMs += performance.now() - t0;
+      }
+    };
+    const T = v.tokenCount;
+    if (this.chunkRows === 0 || T <= this.chunkRows) {
+      const out = await this.fair.run(caller, timed(() => this.o.pool.weightedSum(v.layer, v.hidden, T, v.assignments)));
+      return { out, computeMs };
+    }
+    const H = this.o.pool.config.hiddenSize;
+    const out = new Float32Array(T * H);
+    const chunks: Promise<void>[] = [];
+    for (let r0 = 0; r0 < T; r0 += this.chunkRows) {
+      const r1 = Math.min(T, r0 + this.chunkRows);
+      const part = chunkAssignments(v.assignments, r0, r1);
+      const hidden = v.hidden.subarray(r0 * H, r1 * H);
+      chunks.push(this.fair.run(caller, timed(() => this.o.pool.weightedSum(v.layer, hidden, r1 - r0, part))).then((o) => out.set(o, r0 * H)));
+    }
+    await Promise.all(chunks);
+    return { out, computeMs };
   }
 
   private validate(req: ExpertRequestMessage): ValidRequest {
@@ -241,6 +289,24 @@ class ExpertService {
     checkAssignments(tokens, experts, weights, T, layer, c, (l, e) => this.o.pool.has(l, e));
     return { layer, tokenCount: T, hidden, assignments: { tokens, experts, weights }, replyDtype };
   }
+}
+
+/** The assignments of token rows [r0, r1), renumbered from 0. */
+function chunkAssignments(a: ExpertAssignments, r0: number, r1: number): ExpertAssignments {
+  let n = 0;
+  for (let i = 0; i < a.tokens.length; i++) if (a.tokens[i]! >= r0 && a.tokens[i]! < r1) n++;
+  const tokens = new Int32Array(n);
+  const experts = new Int32Array(n);
+  const weights = new Float32Array(n);
+  let j = 0;
+  for (let i = 0; i < a.tokens.length; i++) {
+    const t = a.tokens[i]!;
+    if (t < r0 || t >= r1) continue;
+    tokens[j] = t - r0;
+    experts[j] = a.experts[i]!;
+    weights[j++] = a.weights[i]!;
+  }
+  return { tokens, experts, weights };
 }
 
 function checkAssignments(

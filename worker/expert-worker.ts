@@ -8,9 +8,10 @@ import { clusterSubjects } from '../common/cluster/subjects.js';
 import type { ExpertPrecision } from '../common/experts/expert-precision.js';
 import { serverCredentials, type ServerTlsFiles } from '../common/security/grpc-credentials.js';
 import { ExpertPool } from './expert-pool.js';
+import { ExpertLoadCounter } from './expert-load-counter.js';
 import { startExpertServer, type ExpertServer } from './expert-service.js';
 import { WorkerAnnouncer } from './membership-announcer.js';
-import { PlacementFollower, reconcile } from './placement-follower.js';
+import { PlacementFollower, reconcile } from '../common/cluster/placement-follower.js';
 
 export interface ExpertWorkerOptions {
   readonly modelDir: string;
@@ -33,11 +34,19 @@ export interface ExpertWorkerOptions {
   readonly clusterPrefix?: string;
   /** TLS (and, with requireClientCert, mutual TLS) on the gRPC server. Default: plaintext. */
   readonly tls?: ServerTlsFiles;
+  /**
+   * Milliseconds between a record that no longer needs a slot here and dropping it. Coordinators
+   * that follow the placement leader see each record a little after this worker does; meanwhile
+   * they may still route the slot here. Default 1000.
+   */
+  readonly dropGraceMs?: number;
 }
 
 export class ExpertWorker {
   private reconciling: Promise<void> = Promise.resolve();
   private stopping: Promise<void> | null = null;
+  private dropTimer: NodeJS.Timeout | null = null;
+  private dropGraceMs = 1000;
 
   private constructor(
     readonly workerId: string,
@@ -56,13 +65,15 @@ export class ExpertWorker {
     const c = ckpt.config;
     const capacity = o.capacity ?? c.numLayers * c.numExperts;
     const pool = await ExpertPool.create({ checkpointDir: o.modelDir, threads: o.threads ?? os.availableParallelism(), runtime: { precision: o.precision, accuracyLevel: o.accuracyLevel, executionProvider: o.executionProvider } });
-    const server = await startExpertServer({ listen: o.listen, pool, fingerprint: ckpt.fingerprint, workerId: o.workerId, clusterToken: o.clusterToken, capacity, credentials: o.tls ? serverCredentials(o.tls) : undefined });
+    const loadCounter = new ExpertLoadCounter(c.numExperts);
+    const server = await startExpertServer({ listen: o.listen, pool, fingerprint: ckpt.fingerprint, workerId: o.workerId, clusterToken: o.clusterToken, capacity, credentials: o.tls ? serverCredentials(o.tls) : undefined, onAssignments: (layer, experts) => loadCounter.add(layer, experts) });
     const host = o.listen.slice(0, o.listen.lastIndexOf(':'));
     const address = o.advertise ?? `${host === '0.0.0.0' || host === '' ? os.hostname() : host}:${server.port}`;
     const conn = await connectNats({ name: `gptoss-worker-${o.workerId}`, ...o.nats }, log);
     const subjects = clusterSubjects(o.clusterPrefix);
-    const announcer = new WorkerAnnouncer(conn.nc, subjects, { workerId: o.workerId, address, capacity, modelFingerprint: ckpt.fingerprint, heartbeatMs: o.heartbeatMs ?? 1000 }, log);
+    const announcer = new WorkerAnnouncer(conn.nc, subjects, { workerId: o.workerId, address, capacity, modelFingerprint: ckpt.fingerprint, heartbeatMs: o.heartbeatMs ?? 1000, expertLoad: () => loadCounter.report() }, log);
     const worker = new ExpertWorker(o.workerId, address, c.numExperts, pool, server, conn, announcer, null, log);
+    worker.dropGraceMs = o.dropGraceMs ?? 1000;
     announcer.start();
     worker.follower = new PlacementFollower(conn.nc, subjects, { onPlacement: (r) => worker.follow(r) }, log);
     await worker.follower.start();
@@ -86,7 +97,10 @@ export class ExpertWorker {
     return this.pool.held().map((h) => h.layer * this.numExperts + h.expert);
   }
 
-  /** Loads what the record assigns here, reports it held, then drops what is no longer needed. */
+  /**
+   * Loads what the record assigns here and reports it held; drops what is no longer needed
+   * dropGraceMs later, by the record current then (a slot assigned back meanwhile is kept).
+   */
   private follow(record: PlacementRecord): Promise<void> {
     this.reconciling = this.reconciling.then(async () => {
       if (this.stopping) return;
@@ -95,11 +109,27 @@ export class ExpertWorker {
         await this.pool.load(Math.floor(slot / this.numExperts), slot % this.numExperts);
       }
       if (load.length > 0) this.announcer.update(this.heldSlots());
-      for (const slot of drop) await this.pool.drop(Math.floor(slot / this.numExperts), slot % this.numExperts);
-      if (drop.length > 0) this.announcer.update(this.heldSlots());
-      if (load.length + drop.length > 0) this.log.info({ loaded: load.length, dropped: drop.length, held: this.heldSlots().length }, 'placement applied');
+      if (load.length > 0) this.log.info({ loaded: load.length, held: this.heldSlots().length }, 'placement applied');
+      if (drop.length > 0) this.scheduleDrops();
     }).catch((err: unknown) => this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'placement apply failed'));
     return this.reconciling;
+  }
+
+  private scheduleDrops(): void {
+    if (this.dropTimer) return;
+    this.dropTimer = setTimeout(() => {
+      this.dropTimer = null;
+      this.reconciling = this.reconciling.then(async () => {
+        const record = this.follower?.current();
+        if (this.stopping || !record) return;
+        const { drop } = reconcile(record, this.workerId, this.heldSlots());
+        for (const slot of drop) await this.pool.drop(Math.floor(slot / this.numExperts), slot % this.numExperts);
+        if (drop.length > 0) {
+          this.announcer.update(this.heldSlots());
+          this.log.info({ dropped: drop.length, held: this.heldSlots().length }, 'placement applied');
+        }
+      }).catch((err: unknown) => this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'placement drop failed'));
+    }, this.dropGraceMs);
   }
 
   /**
@@ -109,6 +139,7 @@ export class ExpertWorker {
    */
   stop(reason = 'shutdown', handoverTimeoutMs = 30_000): Promise<void> {
     this.stopping ??= (async () => {
+      if (this.dropTimer) clearTimeout(this.dropTimer);
       this.announcer.update(this.heldSlots(), true);
       await this.handedOver(handoverTimeoutMs);
       await this.server.drain();

@@ -26,6 +26,11 @@ const FLAGS = {
   'worker-tls-ca': { type: 'string', description: 'PEM CA bundle the workers\' gRPC certificates must chain to (turns on TLS to workers)' },
   'worker-tls-cert': { type: 'string', description: 'PEM client certificate for mutual TLS to workers (with --worker-tls-key)' },
   'worker-tls-key': { type: 'string', description: 'PEM private key of --worker-tls-cert' },
+  'coordinator-id': { type: 'string', description: 'this coordinator\'s id in the placement lease and on the dashboard (default hostname-pid-random)' },
+  'lease-ttl-ms': { type: 'int', min: 100, description: 'placement lease lifetime without renewal; a dead leader is replaced within about this (default 3000)' },
+  'lease-renew-ms': { type: 'int', min: 50, description: 'placement lease renewal and acquisition interval (default 1000)' },
+  'heartbeat-timeout-ms': { type: 'int', min: 100, description: 'a worker not heard from for this long is down (default 3000)' },
+  'exit-with-parent': { type: 'bool', description: 'stop when standard input closes (set by local clusters, so a killed parent leaves no coordinator behind)' },
   'worker-tls-server-name': { type: 'string', description: 'name the workers\' certificates are checked for, when it differs from their advertised host' },
 } as const;
 
@@ -55,11 +60,19 @@ export async function runCoordinator(argv: string[]): Promise<void> {
       loadAwareWindowMs: f['load-aware-window-ms'],
       sessionTtlSeconds: f['session-ttl'],
       sessionMaxBytes: f['session-max-bytes'],
+      coordinatorId: f['coordinator-id'],
+      leaseTtlMs: f['lease-ttl-ms'],
+      leaseRenewMs: f['lease-renew-ms'],
+      heartbeatTimeoutMs: f['heartbeat-timeout-ms'],
     },
     log,
   );
-  process.stdout.write(JSON.stringify({ event: 'coordinator-ready', url: coordinator.url }) + '\n');
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => void coordinator.close().then(() => process.exit(0), () => process.exit(1)));
+  process.stdout.write(JSON.stringify({ event: 'coordinator-ready', url: coordinator.url, coordinatorId: coordinator.experts.coordinatorId }) + '\n');
+  const stop = (): void => void coordinator.close().then(() => process.exit(0), () => process.exit(1));
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, stop);
+  if (f['exit-with-parent']) {
+    process.stdin.resume();
+    process.stdin.once('end', stop);
+    process.stdin.once('error', stop);
   }
 }

@@ -1,6 +1,7 @@
 // `npm start`: a whole local cluster on this machine: throwaway redis-server and nats-server
-// (unless REDIS_URL / NATS_URL are given), a coordinator serving the OpenAI API, and N expert
-// worker processes, on a generated tiny model unless --model names a checkpoint.
+// (unless REDIS_URL / NATS_URL are given), a coordinator serving the OpenAI API (or, with
+// --coordinators M, M `gptoss coordinator` processes on ports P, P+1, ...), and N expert worker
+// processes, on a generated tiny model unless --model names a checkpoint.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_CHECKPOINT_SPEC, writeRandomCheckpoint } from '../../common/checkpoint/checkpoint-writer.js';
@@ -12,13 +13,15 @@ import { createLogger } from '../../common/log.js';
 import { startCoordinator, type Coordinator } from '../../coordinator/coordinator-service.js';
 import { ProgressBar } from '../progress.js';
 import { WorkerProcess } from '../worker-processes.js';
+import { CoordinatorProcess } from '../coordinator-processes.js';
 import { REPO_ROOT } from '../repo-root.js';
 
 const FLAGS = {
   model: { type: 'string', description: 'checkpoint directory (default: a generated tiny gpt-oss with the real vocabulary)' },
   workers: { type: 'int', min: 1, description: 'expert worker processes (default 2)' },
   replication: { type: 'int', min: 1, description: 'workers holding each expert (default 1)' },
-  port: { type: 'int', min: 0, description: 'HTTP port (default 8000)' },
+  port: { type: 'int', min: 0, description: 'HTTP port of the (first) coordinator (default 8000)' },
+  coordinators: { type: 'int', min: 1, description: 'coordinator processes on ports P, P+1, ... sharing the workers (default: one, in this process)' },
 } as const;
 
 const DEMO_MODEL = path.join(REPO_ROOT, '.tmp', 'models', 'demo');
@@ -63,6 +66,10 @@ export async function runStart(argv: string[]): Promise<void> {
       const redis = await RedisServer.start();
       cleanups.push(() => redis.stop());
       redisUrl = redis.url;
+    }
+    if (f.coordinators !== undefined) {
+      await startCoordinatorProcesses({ model, natsUrl, redisUrl, workers, replication: f.replication ?? 1, port: f.port ?? 8000, count: f.coordinators, cleanups });
+      return;
     }
     const denseTensors = 3 + 13 * c.numLayers;
     const denseBar = new ProgressBar('dense weights', denseTensors);
@@ -114,4 +121,65 @@ export async function runStart(argv: string[]): Promise<void> {
     await stopAll();
     throw err;
   }
+}
+
+/** --coordinators M: M coordinator child processes over the same workers; the banner lists them. */
+async function startCoordinatorProcesses(o: {
+  model: string;
+  natsUrl: string;
+  redisUrl: string;
+  workers: number;
+  replication: number;
+  port: number;
+  count: number;
+  cleanups: (() => Promise<void>)[];
+}): Promise<void> {
+  process.stderr.write(`starting ${o.count} coordinators and ${o.workers} workers\n`);
+  const starting = Array.from({ length: o.count }, (_, i) =>
+    CoordinatorProcess.start({ model: o.model, natsUrl: o.natsUrl, redisUrl: o.redisUrl, host: '0.0.0.0', port: o.port === 0 ? 0 : o.port + i, replication: o.replication, threads: 1, minWorkers: o.workers, coordinatorId: `coordinator-${i + 1}`, logLevel: 'warn' }),
+  );
+  // A coordinator that fails to start must not leave its siblings behind.
+  const settledStarts = await Promise.allSettled(starting);
+  const coordinators = settledStarts.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  o.cleanups.push(async () => void (await Promise.all(coordinators.map((c) => c.stop()))));
+  const failed = settledStarts.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  const spawned = await Promise.all(
+    Array.from({ length: o.workers }, (_, i) => WorkerProcess.start({ model: o.model, natsUrl: o.natsUrl, workerId: `worker-${i + 1}`, threads: 1, precision: 'fp32', logLevel: 'warn' })),
+  );
+  o.cleanups.push(async () => void (await Promise.all(spawned.map((w) => w.stop()))));
+  const bar = new ProgressBar('coordinators serving', o.count);
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    const healthy = await Promise.all(coordinators.map((c) => fetch(`${local(c.url)}/health`).then((r) => r.ok, () => false)));
+    bar.update(healthy.filter(Boolean).length);
+    if (healthy.every(Boolean)) break;
+    if (Date.now() > deadline) throw new Error('the coordinators did not all become healthy within 10 minutes');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const leaders = await Promise.all(coordinators.map((c) => fetch(`${local(c.url)}/metrics`).then((r) => r.text()).then((t) => /^gptoss_placement_leader 1$/m.test(t), () => false)));
+  const modelId = await fetch(`${local(coordinators[0]!.url)}/v1/models`).then((r) => r.json() as Promise<{ data: { id: string }[] }>).then((m) => m.data[0]!.id, () => path.basename(o.model));
+  const first = new URL(coordinators[0]!.url).port;
+  process.stdout.write(
+    [
+      '',
+      `gptoss-cluster is serving ${modelId} from ${o.count} coordinators over ${o.workers} expert workers (replication ${o.replication}):`,
+      ...coordinators.map((c, i) => `  ${c.coordinatorId}  http://localhost:${new URL(c.url).port}/v1  pid ${c.child.pid}${leaders[i] ? '  (placement leader)' : ''}`),
+      `  each: gptoss ${CoordinatorProcess.args({ model: o.model, natsUrl: o.natsUrl, redisUrl: o.redisUrl, port: Number(first), replication: o.replication }).join(' ')}`,
+      '',
+      'Try it:',
+      `  curl http://localhost:${first}/v1/chat/completions -H 'Content-Type: application/json' \\`,
+      `    -d '{"model": "${modelId}", "messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 32}'`,
+      '',
+      'Ctrl-C stops every process this command started.',
+      '',
+    ].join('\n'),
+  );
+}
+
+/** A URL a coordinator listening on 0.0.0.0 reports, made reachable from this machine. */
+function local(url: string): string {
+  const u = new URL(url);
+  if (u.hostname === '0.0.0.0' || u.hostname === '[::]') u.hostname = '127.0.0.1';
+  return u.origin;
 }

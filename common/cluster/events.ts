@@ -50,6 +50,29 @@ export interface PlacementRecord {
   readonly target: Record<string, number[]>;
   readonly active: Record<string, number[]>;
   readonly updatedAtMs: number;
+  /** The coordinator that wrote it (absent in records of older coordinators). */
+  readonly writer?: string;
+}
+
+/** The value of the placement writer's lease key. */
+export interface LeaderLease {
+  /** The coordinator holding the lease. */
+  readonly holder: string;
+  /** When the holder acquired it (its clock; informational). */
+  readonly acquiredAtMs: number;
+  /** Increments with every renewal by the same holder. */
+  readonly renewals: number;
+}
+
+/** Sent by every coordinator every second: who serves where, and whether it writes the placement. */
+export interface CoordinatorAnnouncement {
+  readonly coordinatorId: string;
+  /** The coordinator's HTTP base URL as it listens (informational; shown on the dashboard). */
+  readonly url: string;
+  /** True while it holds the placement lease. */
+  readonly leader: boolean;
+  readonly startedAtMs: number;
+  readonly seq: number;
 }
 
 /** The log sink the control plane writes to; a pino Logger fits. */
@@ -66,7 +89,7 @@ export const silentLog: ClusterLog = { debug: noop, info: noop, warn: noop, erro
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
 
-export function encodeJson(value: WorkerAnnouncement | WorkerLeft | ExpertLoadReport | PlacementRecord): Uint8Array {
+export function encodeJson(value: WorkerAnnouncement | WorkerLeft | ExpertLoadReport | PlacementRecord | LeaderLease | CoordinatorAnnouncement): Uint8Array {
   return utf8.encode(JSON.stringify(value));
 }
 
@@ -175,6 +198,23 @@ export function decodePlacementRecord(data: Uint8Array, subject: string): Placem
     target: slotMap(o, 'target', subject, slots),
     active: slotMap(o, 'active', subject, slots),
     updatedAtMs: int(o, 'updatedAtMs', subject),
+    ...(o['writer'] === undefined ? {} : { writer: str(o, 'writer', subject) }),
+  };
+}
+
+export function decodeLeaderLease(data: Uint8Array, subject: string): LeaderLease {
+  const o = parseObject(data, subject);
+  return { holder: str(o, 'holder', subject), acquiredAtMs: int(o, 'acquiredAtMs', subject), renewals: int(o, 'renewals', subject) };
+}
+
+export function decodeCoordinatorAnnouncement(data: Uint8Array, subject: string): CoordinatorAnnouncement {
+  const o = parseObject(data, subject);
+  return {
+    coordinatorId: str(o, 'coordinatorId', subject),
+    url: str(o, 'url', subject),
+    leader: bool(o, 'leader', subject),
+    startedAtMs: int(o, 'startedAtMs', subject),
+    seq: int(o, 'seq', subject),
   };
 }
 

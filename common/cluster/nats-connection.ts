@@ -3,6 +3,7 @@
 // both the coordinator and the workers use.
 import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { ConfigError } from '../errors.js';
 import { silentLog, type ClusterLog } from './events.js';
 import type { ClusterSubjects } from './subjects.js';
@@ -105,7 +106,23 @@ export async function connectNats(raw: Partial<NatsConnectOptions>, log: Cluster
   return new ClusterConnection(nc, log);
 }
 
+/**
+ * Opens the placement writer's lease bucket, creating it (history 1, every key expiring ttlMs
+ * after its last write: a holder that stops renewing loses the lease on the server's clock).
+ */
+export async function openLeaseKv(nc: NatsConnection, subjects: ClusterSubjects, ttlMs: number): Promise<KV> {
+  return new Kvm(nc).create(subjects.leaderBucket, { history: 1, ttl: ttlMs });
+}
+
 /** Opens the placement bucket, creating it (history 1) if it is missing. */
 export async function openPlacementKv(nc: NatsConnection, subjects: ClusterSubjects): Promise<KV> {
   return new Kvm(nc).create(subjects.placementBucket, { history: 1 });
+}
+
+/** True when a KV create/update was refused because the key's revision was not the expected one. */
+export function isRevisionConflict(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
 }

@@ -4,7 +4,9 @@
 //   <prefix>.cluster.worker.heartbeat   WorkerAnnouncement, every heartbeatMs
 //   <prefix>.cluster.worker.left        WorkerLeft, when a worker stops cleanly
 //   <prefix>.cluster.load.<workerId>    ExpertLoadReport, per-expert token counts
+//   <prefix>.cluster.coordinator.heartbeat   CoordinatorAnnouncement, every coordinator, every second
 //   KV bucket <prefix>_placement, key "placement"   PlacementRecord (history 1)
+//   KV bucket <prefix>_leader, key "placement"      LeaderLease (history 1, TTL = the lease TTL)
 import { ConfigError } from '../errors.js';
 
 export const DEFAULT_CLUSTER_PREFIX = 'gptoss';
@@ -16,8 +18,12 @@ export interface ClusterSubjects {
   readonly workerLeft: string;
   /** Wildcard matching every per-worker load report. */
   readonly expertLoadAll: string;
+  readonly coordinatorHeartbeat: string;
   readonly placementBucket: string;
   readonly placementKey: string;
+  /** The placement writer's lease: a bucket of its own because the TTL is per bucket. */
+  readonly leaderBucket: string;
+  readonly leaderKey: string;
   expertLoad(workerId: string): string;
 }
 
@@ -45,8 +51,11 @@ export function clusterSubjects(prefix: string = DEFAULT_CLUSTER_PREFIX): Cluste
     workerHeartbeat: `${base}.worker.heartbeat`,
     workerLeft: `${base}.worker.left`,
     expertLoadAll: `${base}.load.*`,
+    coordinatorHeartbeat: `${base}.coordinator.heartbeat`,
     placementBucket: `${prefix}_placement`,
     placementKey: 'placement',
+    leaderBucket: `${prefix}_leader`,
+    leaderKey: 'placement',
     expertLoad: (workerId: string) => `${base}.load.${validateWorkerId(workerId)}`,
   };
 }

@@ -39,6 +39,9 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
   <span class="muted" id="updated">waiting for first update</span>
   <span id="error"></span>
 </div>
+<h2>Coordinators</h2>
+<table class="workers"><thead><tr><th>coordinator</th><th>url</th><th>role</th></tr></thead>
+<tbody id="coordinators"></tbody></table>
 <h2>Workers</h2>
 <table class="workers"><thead><tr><th>worker</th><th>address</th><th>state</th><th>held / capacity</th><th>assigned</th><th>heartbeat age</th><th>load</th></tr></thead>
 <tbody id="workers"></tbody></table>
@@ -101,6 +104,12 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
     el('nworkers').textContent = s.workers.length;
     el('pversion').textContent = s.placement.version === null ? '-' : s.placement.version;
     el('totaltokens').textContent = s.totals.tokens;
+    el('coordinators').innerHTML = (s.coordinators || []).map(function (c) {
+      return '<tr data-coordinator-id="' + esc(c.coordinatorId) + '" data-leader="' + (c.leader ? 'true' : 'false') + '">' +
+        '<td class="coordinator-id">' + esc(c.coordinatorId) + (c.self ? ' (this one)' : '') + '</td>' +
+        '<td>' + esc(c.url) + '</td>' +
+        '<td>' + (c.leader ? 'placement leader' : 'follower') + '</td></tr>';
+    }).join('');
     el('workers').innerHTML = s.workers.map(function (w) {
       return '<tr data-worker-id="' + esc(w.workerId) + '" data-color="' + esc(w.color) + '">' +
         '<td class="worker-id"><span class="swatch" style="background:' + esc(w.color) + '"></span>' + esc(w.workerId) + '</td>' +

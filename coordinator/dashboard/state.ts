@@ -30,6 +30,8 @@ export interface DashboardState {
   readonly health: { ok: boolean; detail: string };
   readonly sessions: { running: number; waiting: number };
   readonly workers: DashboardWorker[];
+  /** Coordinators heard from recently; `leader` writes the placement, `self` serves this page. */
+  readonly coordinators: { coordinatorId: string; url: string; leader: boolean; self: boolean }[];
   readonly placement: {
     readonly version: number | null;
     readonly replication: number | null;
@@ -74,6 +76,7 @@ export function buildDashboardState(src: DashboardSource, stats: DashboardStats,
     health: src.experts.health(),
     sessions: { ...src.scheduler.load },
     workers,
+    coordinators: src.experts.coordinators(),
     placement: { version: record?.version ?? null, replication: record?.replication ?? null, grid },
     tokens: stats.tokenGrid(),
     totals: stats.totals(),

@@ -22,6 +22,12 @@
 //   gptoss_placement_changes_total                 placement records published
 //   gptoss_live_workers                            gauge
 //   gptoss_expert_slots_unheld                     gauge: layer×expert slots with no live holder
+//   gptoss_expert_slots_underreplicated            gauge: slots with fewer serving holders than the
+//                                                  replication factor
+//   gptoss_placement_leader                        gauge: 1 while this coordinator holds the
+//                                                  placement lease (the one placement writer), else 0
+//   gptoss_placement_revision                      gauge: KV revision of the placement record as
+//                                                  this coordinator last read or wrote it
 //   gptoss_session_lookups_total / _hits_total / _misses_total, gptoss_session_blocks_written_total,
 //   gptoss_session_blocks_evicted_total, gptoss_session_unavailable_total   (Redis session store)
 //   gptoss_http_requests_total{method,route,status}, gptoss_http_requests_in_flight,
@@ -47,6 +53,9 @@ export interface MetricsSources {
   readonly maxBatchSize?: number;
   readonly workers?: () => readonly { workerId: string; lastSeenMs: number }[];
   readonly unheldSlots?: () => number;
+  readonly underreplicatedSlots?: () => number;
+  readonly placementLeader?: () => boolean;
+  readonly placementRevision?: () => number;
   readonly sessionStats?: () => KvSessionStats;
 }
 
@@ -145,6 +154,30 @@ export class CoordinatorMetrics {
       registers,
       collect() {
         this.set(self.sources.unheldSlots?.() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'gptoss_expert_slots_underreplicated',
+      help: 'Layer-expert slots with fewer live serving holders than the replication factor.',
+      registers,
+      collect() {
+        this.set(self.sources.underreplicatedSlots?.() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'gptoss_placement_leader',
+      help: '1 while this coordinator holds the placement lease (writes the placement), else 0.',
+      registers,
+      collect() {
+        this.set(self.sources.placementLeader?.() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'gptoss_placement_revision',
+      help: 'KV revision of the placement record as this coordinator last read or wrote it.',
+      registers,
+      collect() {
+        this.set(self.sources.placementRevision?.() ?? 0);
       },
     });
     const session = (name: string, help: string, read: (s: KvSessionStats) => number): void => {

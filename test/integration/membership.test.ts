@@ -5,7 +5,7 @@ import { connectNats, openPlacementKv, type ClusterConnection } from '../../comm
 import { clusterSubjects, type ClusterSubjects } from '../../common/cluster/subjects.js';
 import { decodePlacementRecord, type PlacementRecord } from '../../common/cluster/events.js';
 import { WorkerAnnouncer } from '../../worker/membership-announcer.js';
-import { PlacementFollower, reconcile } from '../../worker/placement-follower.js';
+import { PlacementFollower, reconcile } from '../../common/cluster/placement-follower.js';
 import { ClusterMembership } from '../../coordinator/membership.js';
 import { PlacementManager } from '../../coordinator/placement-manager.js';
 import { ClusterTimeoutError } from '../../common/errors.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { activeFromTarget, computePlacement, routingTable } from '../../common/cluster/placement.js';
 import { clusterSubjects } from '../../common/cluster/subjects.js';
 import { decodeOrDrop, decodePlacementRecord, decodeWorkerAnnouncement, encodeJson, type ClusterLog, type PlacementRecord } from '../../common/cluster/events.js';
-import { reconcile } from '../../worker/placement-follower.js';
+import { reconcile } from '../../common/cluster/placement-follower.js';
 import { ClusterMessageError, ConfigError } from '../../common/errors.js';
 import { holders, ids, moves, rng, workers } from '../helpers/placement.js';
 

@@ -1,12 +1,13 @@
-// A worker's side of placement: watch the placement KV key and hand every new record to the
-// worker, which loads and drops experts by `reconcile`. The watch is re-opened if it ends (NATS
+// Following the placement: watch the placement KV key and hand every new record (with its KV
+// revision) to the owner: a worker, which loads and drops experts by `reconcile`, or a coordinator
+// that does not lead and so routes by the leader's record. The watch is re-opened if it ends (NATS
 // restart without JetStream state, bucket deleted); a record already seen is not handed twice.
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
-import { ConfigError } from '../common/errors.js';
-import { decodeOrDrop, decodePlacementRecord, silentLog, type ClusterLog, type PlacementRecord } from '../common/cluster/events.js';
-import { openPlacementKv } from '../common/cluster/nats-connection.js';
-import type { ClusterSubjects } from '../common/cluster/subjects.js';
+import { ConfigError } from '../errors.js';
+import { decodeOrDrop, decodePlacementRecord, silentLog, type ClusterLog, type PlacementRecord } from './events.js';
+import { openPlacementKv } from './nats-connection.js';
+import type { ClusterSubjects } from './subjects.js';
 
 /**
  * Make-before-break on the worker: load every slot of target[workerId] not yet held; drop only
@@ -24,8 +25,8 @@ export function reconcile(record: PlacementRecord, workerId: string, heldNow: re
 }
 
 export interface PlacementFollowerOptions {
-  /** Called with each new record, one call at a time, in write order. Required. */
-  readonly onPlacement: (record: PlacementRecord) => void | Promise<void>;
+  /** Called with each new record and its KV revision, one call at a time, in write order. Required. */
+  readonly onPlacement: (record: PlacementRecord, revision: number) => void | Promise<void>;
   /** Milliseconds before re-opening a failed or ended watch. Default 1000. */
   readonly retryMs: number;
 }
@@ -85,7 +86,7 @@ export class PlacementFollower {
         opened();
         for await (const entry of this.watcher) {
           if (this.closed) break;
-          if (entry.operation === 'PUT') await this.deliver(entry.value);
+          if (entry.operation === 'PUT') await this.deliver(entry.value, entry.revision);
         }
         if (!this.closed) this.log.warn({ bucket: this.subjects.placementBucket }, 'placement watch ended; re-opening');
       } catch (err) {
@@ -98,7 +99,7 @@ export class PlacementFollower {
     opened();
   }
 
-  private async deliver(value: Uint8Array): Promise<void> {
+  private async deliver(value: Uint8Array, revision: number): Promise<void> {
     const subject = `${this.subjects.placementBucket}.${this.subjects.placementKey}`;
     const record = decodeOrDrop(decodePlacementRecord, value, subject, this.log);
     if (!record) return;
@@ -106,7 +107,7 @@ export class PlacementFollower {
     if (this.record && this.record.version === record.version && this.record.updatedAtMs === record.updatedAtMs) return;
     this.record = record;
     try {
-      await this.options.onPlacement(record);
+      await this.options.onPlacement(record, revision);
     } catch (err) {
       this.log.error({ version: record.version, err: err instanceof Error ? err.message : String(err) }, 'onPlacement failed');
     }
