@@ -59,3 +59,40 @@ export function buildAttentionCore(c: AttentionShape): BuiltModel {
   g.output('attn', 'float32', ['b', 's', qDim]);
   return g.build();
 }
+
+/**
+ * The same attention for one query per sequence (decode), laid out for reading long caches: the
+ * scores are computed transposed, keys x queries ([B, kvHeads, T, group]), so the keys only need
+ * the cheap head-major copy (runs of headDim floats) rather than an element-wise transpose to
+ * [d, T]; only the probabilities, group times smaller, are transposed back. Same inputs, with
+ * S = 1; same output.
+ */
+export function buildDecodeAttention(c: AttentionShape): BuiltModel {
+  const g = new GraphBuilder('attention_decode');
+  const { numHeads: heads, numKvHeads: kvHeads, headDim: d } = c;
+  const group = heads / kvHeads;
+  const qDim = heads * d;
+  const qkvDim = (heads + 2 * kvHeads) * d;
+  const qkv = g.input('qkv', 'float32', ['b', 1, qkvDim]);
+  const keys = g.input('keys', 'float32', ['b', 't', kvHeads, d]);
+  const values = g.input('values', 'float32', ['b', 't', kvHeads, d]);
+  const mask = g.input('mask', 'float32', ['b', 1, 't']);
+  const sinks = g.input('sinks', 'float32', [heads]);
+
+  const q = g.op('Slice', [qkv, g.int64s([0]), g.int64s([qDim]), g.int64s([2])]);
+  const qT = g.op('Transpose', [g.op('Reshape', [q, g.int64s([0, kvHeads, group, d])])], { perm: { ints: [0, 1, 3, 2] } }); // [B, kvHeads, d, group]
+  const qScaled = g.op('Mul', [qT, g.scalar(1 / Math.sqrt(d))]);
+  const keysH = g.op('Transpose', [keys], { perm: { ints: [0, 2, 1, 3] } }); // [B, kvHeads, T, d]
+  const valuesH = g.op('Transpose', [values], { perm: { ints: [0, 2, 1, 3] } });
+  const scores = g.op('MatMul', [keysH, qScaled]); // [B, kvHeads, T, group]
+  const masked = g.op('Add', [scores, g.op('Reshape', [mask, g.int64s([0, 1, -1, 1])])]);
+  const sinks4 = g.op('Reshape', [sinks, g.int64s([1, kvHeads, 1, group])]);
+  const max = g.op('Max', [g.op('ReduceMax', [masked], { axes: { ints: [-2] }, keepdims: { i: 1 } }), sinks4]);
+  const exp = g.op('Exp', [g.op('Sub', [masked, max])]);
+  const denom = g.op('Add', [g.op('ReduceSum', [exp, g.int64s([-2])], { keepdims: { i: 1 } }), g.op('Exp', [g.op('Sub', [sinks4, max])])]);
+  const probs = g.op('Transpose', [g.op('Div', [exp, denom])], { perm: { ints: [0, 1, 3, 2] } }); // [B, kvHeads, group, T]
+  const out = g.op('MatMul', [probs, valuesH]); // [B, kvHeads, group, d]
+  g.node('Reshape', [out, g.int64s([0, 1, qDim])], ['attn']);
+  g.output('attn', 'float32', ['b', 1, qDim]);
+  return g.build();
+}

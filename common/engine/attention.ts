@@ -7,7 +7,7 @@
 //  - decode tokens that see few keys (every sliding-window layer, short contexts) packed together,
 //    B sequences in one run: copying their few keys costs less than a run per sequence.
 import { OrtGraph, f32, type SessionSettings } from '../onnx/session.js';
-import { buildAttentionCore, type AttentionShape } from './attention-graph.js';
+import { buildAttentionCore, buildDecodeAttention, type AttentionShape } from './attention-graph.js';
 
 /** Scores per graph run (batch x heads x queries x keys), i.e. 64 MiB per fp32 intermediate. */
 const SCORE_BUDGET = 16 * 2 ** 20;
@@ -46,7 +46,10 @@ export class AttentionCore {
   private readonly qDim: number;
 
   private constructor(
+    /** Any number of queries per sequence (prefill blocks). */
     private readonly graph: OrtGraph,
+    /** One query per sequence (decode, packed or alone). */
+    private readonly decodeGraph: OrtGraph,
     private readonly shape: AttentionShape,
   ) {
     this.kvDim = shape.numKvHeads * shape.headDim;
@@ -55,7 +58,8 @@ export class AttentionCore {
   }
 
   static async create(shape: AttentionShape, settings: SessionSettings): Promise<AttentionCore> {
-    return new AttentionCore(await OrtGraph.create(buildAttentionCore(shape), settings), shape);
+    const [graph, decodeGraph] = await Promise.all([OrtGraph.create(buildAttentionCore(shape), settings), OrtGraph.create(buildDecodeAttention(shape), settings)]);
+    return new AttentionCore(graph, decodeGraph, shape);
   }
 
   /** Writes [heads * headDim] per new token of every sequence into `out` at its rows. */
@@ -83,7 +87,7 @@ export class AttentionCore {
       const keyEnd = first + n;
       const t = keyEnd - keyStart;
       const row = a.firstRow + done;
-      const { attn } = await this.graph.run({
+      const { attn } = await (n === 1 ? this.decodeGraph : this.graph).run({
         qkv: f32(a.qkv.subarray(row * qkvDim, (row + n) * qkvDim), [1, n, qkvDim]),
         keys: f32(a.keys.subarray(keyStart * kvDim, keyEnd * kvDim), [1, t, numKvHeads, headDim]),
         values: f32(a.values.subarray(keyStart * kvDim, keyEnd * kvDim), [1, t, numKvHeads, headDim]),
@@ -115,7 +119,7 @@ export class AttentionCore {
       mask.fill(-Infinity, i * t + spans[i]!, (i + 1) * t);
     });
     // Every packed sequence of a run comes from the same layer, so they share its sinks.
-    const { attn } = await this.graph.run({
+    const { attn } = await this.decodeGraph.run({
       qkv: f32(qkv, [b, 1, qkvDim]),
       keys: f32(keys, [b, t, numKvHeads, headDim]),
       values: f32(values, [b, t, numKvHeads, headDim]),
@@ -151,6 +155,6 @@ export class AttentionCore {
   }
 
   async release(): Promise<void> {
-    await this.graph.release();
+    await Promise.all([this.graph.release(), this.decodeGraph.release()]);
   }
 }
