@@ -16,6 +16,7 @@ import { HttpMetrics } from './metrics.js';
 import { registerModels } from './models.js';
 import type { ResponseStore } from './response-store.js';
 import { registerResponses, ResponsesServing } from './responses.js';
+import { StructuredOutputs } from './structured-output.js';
 
 export interface HttpServerOptions {
   readonly engine: EngineClient;
@@ -94,7 +95,9 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
   }
 
   registerErrorHandling(app);
-  const ctx: ServingContext = { engine: options.engine, tokenizer: options.tokenizer ?? getHarmonyTokenizer(), metrics };
+  const tokenizer = options.tokenizer ?? getHarmonyTokenizer();
+  const structured = new StructuredOutputs(tokenizer, options.engine.vocabSize);
+  const ctx: ServingContext = { engine: options.engine, tokenizer, metrics, structured };
   registerChatCompletions(app, new ChatCompletionsServing(ctx));
   registerCompletions(app, new CompletionsServing(ctx));
   registerResponses(app, new ResponsesServing(ctx, { store: options.responses, ttlSeconds: options.responseTtlSeconds ?? HTTP_DEFAULTS.responseTtlSeconds }));
