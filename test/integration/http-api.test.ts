@@ -287,7 +287,7 @@ describe('http api (openai client, real engine)', () => {
       [{ temperature: 2.5 }, 'temperature'],
       [{ top_p: 0 }, 'top_p'],
       [{ max_tokens: 0 }, 'max_tokens'],
-      [{ n: 2 }, 'n'],
+      [{ n: 0 }, 'n'],
       [{ seed: 1.5 }, 'seed'],
       [{ stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop'],
       [{ logprobs: true, top_logprobs: 25 }, 'top_logprobs'],
