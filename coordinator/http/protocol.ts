@@ -226,6 +226,28 @@ export interface ModelList {
   readonly data: ModelCard[];
 }
 
+// ---- /tokenize, /detokenize (vLLM's) ----
+
+export type TokenizeRequest =
+  | { readonly model: string | null; readonly prompt: string }
+  /** Chat messages, rendered as for /v1/chat/completions (the prompt the model would see). */
+  | { readonly model: string | null; readonly messages: readonly ChatMessage[]; readonly tools: readonly ToolDefinition[] };
+
+export interface TokenizeResponse {
+  readonly count: number;
+  readonly max_model_len: number;
+  readonly tokens: number[];
+}
+
+export interface DetokenizeRequest {
+  readonly model: string | null;
+  readonly tokens: readonly number[];
+}
+
+export interface DetokenizeResponse {
+  readonly prompt: string;
+}
+
 // ---- parsers ----
 
 function optModel(body: Fields): string | null {
@@ -462,6 +484,32 @@ export function parseCompletionRequest(raw: unknown): CompletionRequest {
     includeUsage: parseStreamOptions(body, stream),
     responseFormat: parseResponseFormat(body),
   };
+}
+
+/** vLLM's /tokenize: `prompt` (special-token text becomes the special token, as on
+ *  /v1/completions) or `messages` (+ `tools`). */
+export function parseTokenizeRequest(raw: unknown): TokenizeRequest {
+  const body = requireObject(raw, '');
+  const model = optModel(body);
+  if (get(body, 'messages') !== undefined) {
+    const messages = optArray(body, 'messages')!;
+    return { model, messages: messages.map((m, i) => parseChatMessage(m, `messages[${i}]`)), tools: parseTools(body) };
+  }
+  const prompt = get(body, 'prompt');
+  if (prompt === undefined) throw missing('prompt');
+  if (typeof prompt !== 'string') throw invalid('prompt', `expected a string, got ${typeName(prompt)}.`);
+  return { model, prompt };
+}
+
+export function parseDetokenizeRequest(raw: unknown): DetokenizeRequest {
+  const body = requireObject(raw, '');
+  const tokens = get(body, 'tokens');
+  if (tokens === undefined) throw missing('tokens');
+  if (!Array.isArray(tokens)) throw invalid('tokens', `expected an array of token ids, got ${typeName(tokens)}.`);
+  tokens.forEach((id, i) => {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw invalid(`tokens[${i}]`, 'expected a non-negative integer token id.');
+  });
+  return { model: optModel(body), tokens: tokens as number[] };
 }
 
 /** The model a request names must be the one served (null: the served one). */

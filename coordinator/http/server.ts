@@ -17,6 +17,7 @@ import { registerModels } from './models.js';
 import type { ResponseStore } from './response-store.js';
 import { registerResponses, ResponsesServing } from './responses.js';
 import { StructuredOutputs } from './structured-output.js';
+import { registerTokenize } from './tokenize.js';
 
 export interface HttpServerOptions {
   readonly engine: EngineClient;
@@ -101,6 +102,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
   registerChatCompletions(app, new ChatCompletionsServing(ctx));
   registerCompletions(app, new CompletionsServing(ctx));
   registerResponses(app, new ResponsesServing(ctx, { store: options.responses, ttlSeconds: options.responseTtlSeconds ?? HTTP_DEFAULTS.responseTtlSeconds }));
+  registerTokenize(app, ctx);
   registerModels(app, options.engine, Math.floor(Date.now() / 1000));
   registerHealth(app, options.engine, options.metricsText ?? (() => metrics.text()));
   return app;
