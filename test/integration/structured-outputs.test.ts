@@ -98,9 +98,11 @@ describe('structured outputs (openai client, random demo-size model)', () => {
     });
   });
 
+  // Favoured closing tokens make the random model end its strings and objects soon.
+  const closers = (): Record<string, number> => Object.fromEntries(['"', '":', '",', '"}', '}', '1'].map((t) => [tokenizer.encode(t)[0]!, 12]));
+
   it('structured - json_object on completions is a JSON object; streaming gives the same text', async () => {
-    // Favoured closing tokens make the random model end its strings and objects soon.
-    const logit_bias = Object.fromEntries(['"', '":', '",', '"}', '}', '1'].map((t) => [tokenizer.encode(t)[0]!, 12]));
+    const logit_bias = closers();
     const body = { model: MODEL, prompt: 'JSON:', max_tokens: 120, temperature: 1, seed: 3, logit_bias, response_format: { type: 'json_object' } };
     const r = await client.completions.create(body as OpenAI.CompletionCreateParamsNonStreaming);
     const value: unknown = JSON.parse(r.choices[0]!.text);
@@ -128,6 +130,20 @@ describe('structured outputs (openai client, random demo-size model)', () => {
       assert.equal(c.finish_reason, 'stop');
       valid(c.message.content ?? '', schema, `choice ${i}`);
     });
+  });
+
+  it('structured - chat json_object: the content is a JSON object', async () => {
+    const r = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'JSON please' }],
+      max_tokens: 120,
+      temperature: 1,
+      seed: 2,
+      logit_bias: { ...closers(), [analysis[0]!]: -100 },
+      response_format: { type: 'json_object' },
+    });
+    const value: unknown = JSON.parse(r.choices[0]!.message.content ?? '');
+    assert.ok(typeof value === 'object' && value !== null && !Array.isArray(value), r.choices[0]!.message.content ?? '');
   });
 
   it('structured - a strict tool call has arguments that validate against its parameters', async () => {
