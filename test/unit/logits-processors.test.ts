@@ -21,6 +21,19 @@ describe('logits processors', () => {
     assert.deepEqual([...l2].map((v) => v === -Infinity), [false, false, true, true]);
   });
 
+  it('logits - top_k keeps exactly the k largest of a vocabulary-sized row, small k or large', () => {
+    let x = 12345;
+    const row = Float32Array.from({ length: 201088 }, () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32) * 40 - 20);
+    const sorted = Float32Array.from(row).sort();
+    for (const k of [1, 50, 5000]) {
+      const logits = Float32Array.from(row);
+      new TopKProcessor(k).apply(logits);
+      const kept = logits.filter((v) => v !== -Infinity);
+      assert.equal(kept.length, k, `k=${k}`);
+      assert.equal(Math.min(...kept), sorted[sorted.length - k]);
+    }
+  });
+
   it('logits - a bitmask leaves allowed ids and -Infinity elsewhere', () => {
     const logits = new Float32Array(70).fill(1);
     const mask = Int32Array.of(-1, 0, 0b101);
