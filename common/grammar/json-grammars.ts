@@ -6,7 +6,7 @@
 // matcher's stop tokens are allowed exactly where the grammar can end.
 import { InvalidRequestError } from '../errors.js';
 import { FIRST_SPECIAL_ID, type HarmonyTokenizer } from '../harmony/index.js';
-import { withXGrammarReason, xgrammar, XGrammarRejection } from './xgrammar.js';
+import { withXGrammarReason, xgrammar, XGrammarRejection, type XGrammarModule } from './xgrammar.js';
 import type { CompiledGrammar, GrammarCompiler, GrammarMatcher } from '@mlc-ai/web-xgrammar';
 
 /** What the output must be. */
@@ -21,19 +21,23 @@ const CACHE_SIZE = 256;
 
 export class JsonGrammars {
   private readonly cache = new Map<string, Promise<CompiledGrammar>>();
+  /** Set when a WebAssembly trap may have corrupted this instance: the owner makes a new one. */
+  broken = false;
 
   private constructor(
+    private readonly xg: XGrammarModule,
     private readonly compiler: GrammarCompiler,
     readonly vocabSize: number,
   ) {}
 
-  /** Builds xgrammar's tokenizer info for o200k_harmony (~0.5 s, once per process). */
-  static async create(tokenizer: HarmonyTokenizer, vocabSize: number): Promise<JsonGrammars> {
-    const xg = xgrammar();
+  /** Builds xgrammar's tokenizer info for o200k_harmony (~0.5 s, once per process); `fresh` on a
+   *  new xgrammar instance. */
+  static async create(tokenizer: HarmonyTokenizer, vocabSize: number, fresh = false): Promise<JsonGrammars> {
+    const xg = xgrammar(fresh);
     const vocab = new Array<string>(vocabSize).fill('');
     for (let id = 0; id < Math.min(vocabSize, FIRST_SPECIAL_ID); id++) vocab[id] = byteLevel(tokenizer.tokenBytes(id));
     const info = await xg.TokenizerInfo.createTokenizerInfo(vocab, 'byte_level', false, vocabSize);
-    return new JsonGrammars(await xg.GrammarCompiler.createGrammarCompiler(info, true), vocabSize);
+    return new JsonGrammars(xg, await xg.GrammarCompiler.createGrammarCompiler(info, true), vocabSize);
   }
 
   /**
@@ -65,7 +69,7 @@ export class JsonGrammars {
   }
 
   async matcher(grammar: CompiledGrammar, stopTokenIds: readonly number[]): Promise<GrammarMatcher> {
-    return xgrammar().GrammarMatcher.createGrammarMatcher(grammar, [...stopTokenIds]);
+    return this.xg.GrammarMatcher.createGrammarMatcher(grammar, [...stopTokenIds]);
   }
 
   private async compileUncached(spec: JsonGrammarSpec, param: string): Promise<CompiledGrammar> {
@@ -75,7 +79,10 @@ export class JsonGrammars {
     try {
       return await withXGrammarReason(() => this.compiler.compileJSONSchema(text, false, -1, [', ', ': '], strict));
     } catch (err) {
-      if (err instanceof XGrammarRejection) throw new InvalidRequestError(`Invalid JSON schema: ${err.message}`, param, 'invalid_json_schema');
+      if (err instanceof XGrammarRejection) {
+        if (err.trapped) this.broken = true;
+        throw new InvalidRequestError(`Invalid JSON schema: ${err.message}`, param, 'invalid_json_schema');
+      }
       throw err;
     }
   }
@@ -87,7 +94,23 @@ function checkSchema(schema: unknown, param: string): string {
   if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {
     throw new InvalidRequestError(`Invalid JSON schema: expected an object, got ${schema === null ? 'null' : Array.isArray(schema) ? 'an array' : typeof schema}.`, param, 'invalid_json_schema');
   }
+  const depth = nesting(schema);
+  if (depth > MAX_SCHEMA_NESTING) {
+    throw new InvalidRequestError(`Invalid JSON schema: nested ${depth} levels deep; at most ${MAX_SCHEMA_NESTING} are supported.`, param, 'invalid_json_schema');
+  }
   return JSON.stringify(schema);
+}
+
+// xgrammar's converter recurses per level on a small WebAssembly stack: ~110 levels of objects
+// overflow it (a trap that corrupts the instance), 100 still compile. Counted in JSON levels.
+const MAX_SCHEMA_NESTING = 64;
+
+function nesting(value: unknown, depth = 0): number {
+  if (depth > MAX_SCHEMA_NESTING) return depth;
+  if (typeof value !== 'object' || value === null) return depth;
+  let max = depth + 1;
+  for (const v of Object.values(value)) max = Math.max(max, nesting(v, depth + 1));
+  return max;
 }
 
 /** JSON with object keys sorted, so that equal schemas share a cache entry. */

@@ -15,8 +15,10 @@ export type XGrammarModule = typeof XGrammar;
 let loaded: XGrammarModule | null = null;
 let lastFatal: string | null = null;
 
-export function xgrammar(): XGrammarModule {
-  if (loaded) return loaded;
+/** The module; `fresh` evaluates a new instance (a new WebAssembly memory), for when a trap left
+ *  the old one unusable. */
+export function xgrammar(fresh = false): XGrammarModule {
+  if (loaded && !fresh) return loaded;
   const require = createRequire(import.meta.url);
   const file = require.resolve('@mlc-ai/web-xgrammar');
   const source = readFileSync(file, 'utf8');
@@ -44,12 +46,24 @@ export async function withXGrammarReason<T>(call: () => Promise<T>): Promise<T> 
   try {
     return await call();
   } catch (err) {
-    const reason = lastFatal ?? (err instanceof Error ? err.message : String(err));
+    const fatal = lastFatal;
     lastFatal = null;
-    throw new XGrammarRejection(reason);
+    const message = err instanceof Error ? err.message : String(err);
+    // Without xgrammar's own [FATAL] check, a failure is a WebAssembly trap (a deep schema
+    // overflowing its stack), which can leave the instance's memory corrupt.
+    throw new XGrammarRejection(fatal ?? message, fatal === null && TRAP.test(message));
   }
 }
 
+const TRAP = /memory access out of bounds|unreachable|call stack|out of memory/i;
+
 export class XGrammarRejection extends Error {
   override readonly name = 'XGrammarRejection';
+  /** `trapped`: the instance may be unusable and should be replaced. */
+  constructor(
+    message: string,
+    readonly trapped = false,
+  ) {
+    super(message);
+  }
 }

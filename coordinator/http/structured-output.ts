@@ -64,8 +64,11 @@ export class StructuredOutputs {
       });
   }
 
-  private load(): Promise<JsonGrammars> {
-    this.grammars ??= JsonGrammars.create(this.tokenizer, this.vocabSize);
+  private async load(): Promise<JsonGrammars> {
+    const current = this.grammars ? await this.grammars : null;
+    // A trapped instance is replaced by a new one; generations still using the old one finish on it.
+    if (current && !current.broken) return current;
+    this.grammars = JsonGrammars.create(this.tokenizer, this.vocabSize, current !== null);
     return this.grammars;
   }
 }

@@ -201,6 +201,13 @@ describe('structured outputs (openai client, random demo-size model)', () => {
     assert.equal(e3.param, 'tools[0].function.parameters');
     const e4 = await bad(client.responses.create({ model: MODEL, input: 'x', text: { format: { type: 'json_schema', name: 'x', schema: { type: 'nope' } } } }));
     assert.equal(e4.param, 'text.format.schema');
+    // Deep enough to overflow xgrammar's WebAssembly stack: refused before it gets there.
+    let deep: Schema = { type: 'integer' };
+    for (let i = 0; i < 200; i++) deep = { type: 'object', properties: { a: deep }, required: ['a'] };
+    const e5 = await bad(client.completions.create({ model: MODEL, prompt: 'x', max_tokens: 4, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: deep } } } as OpenAI.CompletionCreateParamsNonStreaming));
+    assert.match(e5.message, /nested \d+ levels deep; at most 64/);
+    const fine = await client.completions.create({ model: MODEL, prompt: 'x', max_tokens: 8, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'boolean' } } } } as OpenAI.CompletionCreateParamsNonStreaming);
+    assert.match(fine.choices[0]!.text, /^(true|false)$/);
   });
 
   it('structured - equal schemas share one compiled grammar, whatever their key order', async () => {
