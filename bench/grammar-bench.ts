@@ -6,6 +6,7 @@ import { MinPProcessor, TopKProcessor } from '../common/engine/logits-processors
 import { GrammarProcessor } from '../common/grammar/grammar-processor.js';
 import { JsonGrammars } from '../common/grammar/json-grammars.js';
 import { getHarmonyTokenizer, HarmonyTokens } from '../common/harmony/index.js';
+import { fileURLToPath } from 'node:url';
 import { table } from './bench-util.js';
 
 const VOCAB = 201088;
@@ -91,3 +92,6 @@ export async function runGrammarBench(): Promise<void> {
     ) + '\n',
   );
 }
+
+// Run on its own: `node dist/bench/grammar-bench.js` (kept out of bench/main.ts's part list).
+if (process.argv[1] === fileURLToPath(import.meta.url)) await runGrammarBench();

@@ -1,16 +1,14 @@
-// `npm run bench [-- part ...]`: engine, dispatch, serving, placement, grammar. Timings live here, never in tests.
+// `npm run bench [-- part ...]`: engine, dispatch, serving, placement. Timings live here, never in tests.
 import { runEngineBench } from './engine-bench.js';
 import { runDispatchBench } from './dispatch-bench.js';
 import { runServingBench } from './serving-bench.js';
 import { runPlacementBench } from './placement-bench.js';
-import { runGrammarBench } from './grammar-bench.js';
 
 const PARTS: Record<string, () => Promise<void>> = {
   engine: runEngineBench,
   dispatch: runDispatchBench,
   serving: runServingBench,
   placement: runPlacementBench,
-  grammar: runGrammarBench,
 };
 
 const wanted = process.argv.slice(2);
