@@ -2,11 +2,11 @@
 // tokenizer info, compiling a schema (first time and cached), and per decoded token the matcher's
 // bitmask plus applying it to the logits; also top_k and min_p per token. Logits are random with a
 // few strong tokens, decoded greedily under the grammar until it ends.
+import { fileURLToPath } from 'node:url';
 import { MinPProcessor, TopKProcessor } from '../common/engine/logits-processors.js';
 import { GrammarProcessor } from '../common/grammar/grammar-processor.js';
 import { JsonGrammars } from '../common/grammar/json-grammars.js';
 import { getHarmonyTokenizer, HarmonyTokens } from '../common/harmony/index.js';
-import { fileURLToPath } from 'node:url';
 import { table } from './bench-util.js';
 
 const VOCAB = 201088;

@@ -7,7 +7,6 @@ import { RequestAbortedError } from '../../common/errors.js';
 import { renderConversation, STOP_TOKEN_IDS } from '../../common/harmony/index.js';
 import { merge, startChoices, totalUsage } from './choices.js';
 import { abortOnDisconnect, fitMaxTokens, newId, nowSeconds, stopTokenIdsOf, usageOf, type ServingContext } from './generation.js';
-import { formatForModel } from './structured-output.js';
 import { harmonyOutput, type OutputEvent } from './harmony-output.js';
 import { chatTokenLogprob } from './logprobs.js';
 import {
@@ -23,6 +22,7 @@ import {
   type WireToolCall,
 } from './protocol.js';
 import { DONE, errorInStream, sendResult, type ServingResult, type SseMessage } from './sse.js';
+import { formatForModel } from './structured-output.js';
 
 type ChatPiece =
   | { readonly kind: 'delta'; readonly index: number; readonly delta: ChatDelta; readonly logprobs: ChatTokenLogprob[] | null }

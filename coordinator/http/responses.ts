@@ -7,12 +7,12 @@ import { InvalidRequestError } from '../../common/errors.js';
 import { renderConversation, STOP_TOKEN_IDS, type ChatMessage } from '../../common/harmony/index.js';
 import { NotFoundError } from './errors.js';
 import { abortOnDisconnect, fitMaxTokens, newId, nowSeconds, samplingParams, startGeneration, stopTokenIdsOf, type ServingContext } from './generation.js';
-import { formatForModel } from './structured-output.js';
 import { harmonyOutput, type OutputEvent } from './harmony-output.js';
 import { checkModel } from './protocol.js';
 import { ResponseBuilder } from './response-builder.js';
 import type { ResponseStore } from './response-store.js';
 import { parseResponsesRequest, type ResponseInputItem, type ResponseObject, type ResponseOutputItem, type ResponsesRequest } from './responses-protocol.js';
+import { formatForModel } from './structured-output.js';
 import { sendResult, type ServingResult, type SseMessage } from './sse.js';
 
 /** A response's output items as input items of the next turn. */
