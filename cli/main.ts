@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `gptoss <command> [flags]`: builds objects from flags and the environment, nothing else.
+import { HelpRequested, usage } from '../common/config/flags.js';
 import { GptOssError } from '../common/errors.js';
 import { runGenerate } from './commands/generate.js';
 import { runMakeCheckpoint } from './commands/make-checkpoint.js';
@@ -19,16 +20,30 @@ export function registerCommand(name: string, summary: string, run: (argv: strin
   COMMANDS[name] = { summary, run };
 }
 
+const HELP = ['help', '--help', '-h'];
+
+function commandList(): string {
+  const list = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(16)} ${v.summary}`).join('\n');
+  return `usage: gptoss <command> [flags]\n\ncommands:\n${list}\n\n'gptoss <command> --help' lists a command's flags.\n`;
+}
+
 async function main(): Promise<void> {
-  const [command, ...rest] = process.argv.slice(2);
+  let [command, ...rest] = process.argv.slice(2);
+  // `gptoss help start` is `gptoss start --help`.
+  if (command === 'help' && rest[0] !== undefined && COMMANDS[rest[0]]) [command, rest] = [rest[0], ['--help']];
   const entry = command ? COMMANDS[command] : undefined;
   if (!entry) {
-    const list = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(16)} ${v.summary}`).join('\n');
-    process.stderr.write(`usage: gptoss <command> [flags]\n\ncommands:\n${list}\n`);
-    process.exitCode = command && command !== '--help' ? 2 : 0;
+    const asked = command === undefined || HELP.includes(command);
+    (asked ? process.stdout : process.stderr).write(asked ? commandList() : `gptoss: unknown command "${command}"\n\n${commandList()}`);
+    process.exitCode = asked ? 0 : 2;
     return;
   }
-  await entry.run(rest);
+  try {
+    await entry.run(rest);
+  } catch (err) {
+    if (!(err instanceof HelpRequested)) throw err;
+    process.stdout.write(usage(command!, err.specs, entry.summary));
+  }
 }
 
 main().catch((err: unknown) => {

@@ -11,6 +11,7 @@ import { NatsServer } from '../../common/local/nats-server-process.js';
 import { RedisServer } from '../../common/local/redis-server-process.js';
 import { createLogger } from '../../common/log.js';
 import { startCoordinator, type Coordinator } from '../../coordinator/coordinator-service.js';
+import { assertPortFree } from '../port-check.js';
 import { ProgressBar } from '../progress.js';
 import { WorkerProcess } from '../worker-processes.js';
 import { CoordinatorProcess } from '../coordinator-processes.js';
@@ -28,6 +29,7 @@ const DEMO_MODEL = path.join(REPO_ROOT, '.tmp', 'models', 'demo');
 
 export async function runStart(argv: string[]): Promise<void> {
   const f = parseFlags(argv, FLAGS);
+  await assertPortFree(f.port ?? 8000, '0.0.0.0');
   const workers = f.workers ?? 2;
   const log = createLogger('gptoss', process.env['LOG_LEVEL'] ?? 'warn');
   let model = f.model;

@@ -17,7 +17,17 @@ type ValueOf<T extends FlagType> = T extends 'string' ? string : T extends 'int'
 
 export type ParsedFlags<S extends FlagSpecs> = { -readonly [K in keyof S]?: ValueOf<S[K]['type']> };
 
+/** `--help` or `-h` among a command's flags: the caller prints usage(command, specs) and exits 0. */
+export class HelpRequested extends Error {
+  override readonly name = 'HelpRequested';
+  constructor(readonly specs: FlagSpecs) {
+    super('help requested');
+  }
+}
+
 export function parseFlags<S extends FlagSpecs>(argv: readonly string[], specs: S): ParsedFlags<S> {
+  // Asked for anywhere, help wins over any other flag (valid or not).
+  if (argv.some((a) => a === '--help' || a === '-h')) throw new HelpRequested(specs);
   const out: Record<string, unknown> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -77,7 +87,17 @@ function parseValue(name: string, spec: FlagSpec, v: string): unknown {
   }
 }
 
-export function usage(command: string, specs: FlagSpecs): string {
-  const lines = Object.entries(specs).map(([k, s]) => `  --${k}${s.type === 'bool' ? '' : ` <${s.type}>`}  ${s.description}`);
-  return `usage: gptoss ${command}\n${lines.join('\n')}`;
+const VALUE_NAMES: Record<FlagType, string> = { string: '<text>', int: '<int>', number: '<number>', bool: '', ints: '<id,id,...>' };
+
+/** A command's help, from its flag definitions: each flag, its value, description (with the
+ *  default it names), choices and minimum. */
+export function usage(command: string, specs: FlagSpecs, summary?: string): string {
+  const names = Object.entries(specs).map(([k, s]) => `--${k}${s.type === 'bool' ? '' : ` ${s.choices ? `<${s.choices.join('|')}>` : VALUE_NAMES[s.type]}`}`);
+  const width = Math.max(...names.map((n) => n.length), 0) + 2;
+  const lines = Object.values(specs).map((s, i) => {
+    const min = s.min !== undefined && s.type !== 'bool' ? ` (at least ${s.min})` : '';
+    return `  ${names[i]!.padEnd(width)}${s.description}${min}`;
+  });
+  const head = [`usage: gptoss ${command} [flags]`, ...(summary ? ['', summary] : [])];
+  return [...head, '', 'flags:', ...lines, `  ${'--help, -h'.padEnd(width)}print this help`, ''].join('\n');
 }

@@ -9,6 +9,7 @@ import {
   developerContentText,
   systemContentText,
   type ReasoningEffort,
+  type ResponseFormatSpec,
 } from './content.js';
 import { HarmonyRenderError } from './errors.js';
 import { isJsonObject } from './json.js';
@@ -64,6 +65,8 @@ export interface RenderOptions {
   /** Default "You are ChatGPT, a large language model trained by OpenAI."; null leaves it out. */
   modelIdentity?: string | null;
   tools?: readonly ToolDefinition[];
+  /** The answer's JSON schema, told to the model in the developer message. */
+  responseFormat?: ResponseFormatSpec | null;
   /** Drop chain of thought of turns that ended in a final answer (default true). */
   autoDropAnalysis?: boolean;
   tokenizer?: HarmonyTokenizer;
@@ -117,8 +120,9 @@ export function buildHarmonyConversation(messages: readonly ChatMessage[], optio
     const content = stringField(message, 'content', `messages[${i}]`);
     if (content.length > 0) instructions.push(content);
   }
-  if (instructions.length > 0 || tools.length > 0) {
-    const content = developerContentText({ instructions: instructions.length > 0 ? instructions.join('\n\n') : null, tools });
+  const responseFormat = options.responseFormat ?? null;
+  if (instructions.length > 0 || tools.length > 0 || responseFormat) {
+    const content = developerContentText({ instructions: instructions.length > 0 ? instructions.join('\n\n') : null, tools, responseFormat });
     out.push({ role: 'developer', content });
   }
 

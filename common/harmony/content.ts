@@ -42,11 +42,24 @@ export interface DeveloperContent {
   instructions: string | null;
   /** Function tools, declared in the `functions` namespace. */
   tools: readonly FunctionToolSpec[];
+  responseFormat?: ResponseFormatSpec | null;
+}
+
+/** A structured-output schema, declared to the model as harmony's `# Response Formats`. */
+export interface ResponseFormatSpec {
+  name: string;
+  description?: string;
+  schema: unknown;
 }
 
 export function developerContentText(content: DeveloperContent): string {
   const sections: string[] = [];
   if (content.instructions !== null) sections.push('# Instructions', content.instructions);
   if (content.tools.length > 0) sections.push(toolsSectionText([{ name: 'functions', tools: content.tools }]));
+  const format = content.responseFormat;
+  if (format) {
+    const description = format.description ? `// ${format.description}\n` : '';
+    sections.push(`# Response Formats\n\n## ${format.name}\n\n${description}${JSON.stringify(format.schema)}`);
+  }
   return sections.join('\n\n');
 }

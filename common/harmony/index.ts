@@ -41,6 +41,7 @@ export {
   developerContentText,
   systemContentText,
   type DeveloperContent,
+  type ResponseFormatSpec,
   type SystemContent,
 } from './content.js';
 export { jsonSchemaToTypeScript, toolsSectionText, type FunctionToolSpec, type ToolNamespace } from './tool-schema.js';

@@ -45,7 +45,12 @@ export interface StreamingHarmonyParserOptions {
 
 // Real headers are a few tokens ("<|channel|>commentary to=functions.f <|constrain|>json"); this
 // many without <|message|> means the model is writing text with no header.
-const MAX_HEADER_TOKENS = 128;
+const MAX_HEADER_TOKENS = 64;
+// Header text is ASCII words, `to=` recipients, `<|channel|>`/`<|constrain|>` and spaces; after a
+// prompt's `<|start|>assistant` it starts with `<|channel|>` or ` to=`. Tokens that cannot begin
+// such a header are text written without one, so it streams at once instead of being held back.
+const HEADER_CHARS = /^[A-Za-z0-9_.:=/@<|> -]*$/;
+const AFTER_ROLE = /^(?:<\|channel\|>|\s*t(?:o(?:=|$)|$)|\s*$)/;
 const FUNCTIONS_PREFIX = 'functions.';
 const LEADING_ROLE = /^(system|developer|user|assistant|tool)(?=$|[\s<])/;
 
@@ -118,7 +123,7 @@ export class StreamingHarmonyParser {
           this.state = id === HarmonyTokens.START ? { kind: 'header', presetRole: null, tokens: [] } : { kind: 'expect-start' };
         } else {
           state.tokens.push(id);
-          if (state.tokens.length > MAX_HEADER_TOKENS) this.openHeaderless(state, events);
+          if (state.tokens.length > MAX_HEADER_TOKENS || !this.couldBeHeader(state)) this.openHeaderless(state, events);
         }
         break;
       case 'content':
@@ -135,6 +140,12 @@ export class StreamingHarmonyParser {
       events.push({ type: 'done', stopReason: terminator });
     }
     return events;
+  }
+
+  private couldBeHeader(state: { presetRole: string | null; tokens: number[] }): boolean {
+    const text = this.tokenizer.decode(state.tokens);
+    if (!HEADER_CHARS.test(text)) return false;
+    return state.presetRole === null || AFTER_ROLE.test(text);
   }
 
   /** End of input without a stop token (length limit, abort): closes the open message. */

@@ -5,7 +5,8 @@
 import type { FastifyInstance } from 'fastify';
 import { RequestAbortedError } from '../../common/errors.js';
 import { renderConversation, STOP_TOKEN_IDS } from '../../common/harmony/index.js';
-import { abortOnDisconnect, fitMaxTokens, newId, nowSeconds, samplingParams, startGeneration, usageOf, type ServingContext } from './generation.js';
+import { merge, startChoices, totalUsage } from './choices.js';
+import { abortOnDisconnect, fitMaxTokens, newId, nowSeconds, stopTokenIdsOf, usageOf, type ServingContext } from './generation.js';
 import { harmonyOutput, type OutputEvent } from './harmony-output.js';
 import { chatTokenLogprob } from './logprobs.js';
 import {
@@ -21,10 +22,13 @@ import {
   type WireToolCall,
 } from './protocol.js';
 import { DONE, errorInStream, sendResult, type ServingResult, type SseMessage } from './sse.js';
+import { formatForModel } from './structured-output.js';
 
 type ChatPiece =
-  | { readonly kind: 'delta'; readonly delta: ChatDelta; readonly logprobs: ChatTokenLogprob[] | null }
-  | { readonly kind: 'end'; readonly finishReason: ChatFinishReason; readonly usage: Usage };
+  | { readonly kind: 'delta'; readonly index: number; readonly delta: ChatDelta; readonly logprobs: ChatTokenLogprob[] | null }
+  | { readonly kind: 'end'; readonly index: number; readonly finishReason: ChatFinishReason; readonly usage: Usage };
+
+type Head = { readonly id: string; readonly created: number; readonly model: string };
 
 export class ChatCompletionsServing {
   constructor(private readonly ctx: ServingContext) {}
@@ -35,25 +39,23 @@ export class ChatCompletionsServing {
     const promptIds = renderConversation(req.messages, {
       tools: req.tools,
       tokenizer,
+      responseFormat: formatForModel(req.responseFormat),
       ...(req.reasoningEffort !== undefined ? { reasoningEffort: req.reasoningEffort } : {}),
     });
     const maxTokens = fitMaxTokens(promptIds.length, req.maxTokens, engine.contextLength, 'messages', req.maxTokensParam);
-    const events = await startGeneration(engine, {
-      requestId,
-      promptIds,
-      maxTokens,
-      sampling: samplingParams(req.sampling, req.logprobs ? req.topLogprobs : 0),
-      stopTokenIds: STOP_TOKEN_IDS,
-      signal: abort.signal,
-    });
-    const outputs = harmonyOutput(events, { promptTokens: promptIds.length, stop: req.stop, abort, newCallId: () => newId('call_'), tokenizer });
-    const pieces = this.pieces(outputs, req.logprobs ? req.topLogprobs : null);
+    const stopTokenIds = stopTokenIdsOf(STOP_TOKEN_IDS, req.sampling, engine.vocabSize);
+    const processors = await this.ctx.structured.forHarmony(req.responseFormat, req.tools, req.sampling, 'response_format');
+    const topLogprobs = req.logprobs ? req.topLogprobs : 0;
+    const choices = await startChoices(engine, { requestId, promptIds, maxTokens, sampling: req.sampling, topLogprobs, stopTokenIds, processors }, abort);
+    const pieces = choices.map((c) =>
+      this.pieces(c.index, harmonyOutput(c.events, { promptTokens: promptIds.length, stop: req.stop, abort: c.abort, newCallId: () => newId('call_'), tokenizer }), req.logprobs ? req.topLogprobs : null),
+    );
     const head = { id: newId('chatcmpl-'), created: nowSeconds(), model: engine.modelId };
     return req.stream ? { kind: 'stream', messages: this.chunks(head, pieces, req.includeUsage) } : { kind: 'json', body: await this.collect(head, pieces, req.logprobs) };
   }
 
   /** Output events as chat deltas; item texts of one kind are joined by '\n'. */
-  private async *pieces(outputs: AsyncIterable<OutputEvent>, topLogprobs: number | null): AsyncGenerator<ChatPiece> {
+  private async *pieces(index: number, outputs: AsyncIterable<OutputEvent>, topLogprobs: number | null): AsyncGenerator<ChatPiece> {
     const said = { content: false, reasoning: false };
     let itemSaid = false;
     let toolIndex = -1;
@@ -63,30 +65,36 @@ export class ChatCompletionsServing {
         if (ev.call) {
           toolIndex++;
           const delta = { tool_calls: [{ index: toolIndex, id: ev.call.callId, type: 'function' as const, function: { name: ev.call.name, arguments: '' } }] };
-          yield { kind: 'delta', delta, logprobs: null };
+          yield { kind: 'delta', index, delta, logprobs: null };
         }
       } else if (ev.type === 'delta') {
         if (ev.part === 'tool_call') {
-          yield { kind: 'delta', delta: { tool_calls: [{ index: toolIndex, function: { arguments: ev.text } }] }, logprobs: null };
+          yield { kind: 'delta', index, delta: { tool_calls: [{ index: toolIndex, function: { arguments: ev.text } }] }, logprobs: null };
           continue;
         }
         const text = !itemSaid && said[ev.part] && ev.text.length > 0 ? `\n${ev.text}` : ev.text;
         if (ev.text.length > 0) itemSaid = said[ev.part] = true;
-        if (ev.part === 'reasoning') yield { kind: 'delta', delta: { reasoning_content: text, reasoning: text }, logprobs: null };
+        if (ev.part === 'reasoning') yield { kind: 'delta', index, delta: { reasoning_content: text, reasoning: text }, logprobs: null };
         else {
           const logprobs = topLogprobs === null ? null : ev.tokens.map((t) => chatTokenLogprob(this.ctx.tokenizer, t, topLogprobs));
-          yield { kind: 'delta', delta: { content: text }, logprobs };
+          yield { kind: 'delta', index, delta: { content: text }, logprobs };
         }
       } else if (ev.type === 'done') {
         if (ev.finishReason === 'abort') throw new RequestAbortedError('the generation was aborted');
         const usage = usageOf(ev.counts);
-        this.ctx.metrics.tokens(usage);
-        yield { kind: 'end', finishReason: ev.finishReason, usage };
+        // The prompt is counted once per request, with the first choice.
+        this.ctx.metrics.tokens(index === 0 ? usage : { ...usage, prompt_tokens: 0, total_tokens: usage.completion_tokens });
+        yield { kind: 'end', index, finishReason: ev.finishReason, usage };
       }
     }
   }
 
-  private async collect(head: { id: string; created: number; model: string }, pieces: AsyncIterable<ChatPiece>, wantLogprobs: boolean): Promise<ChatCompletion> {
+  private async collect(head: Head, choices: readonly AsyncIterable<ChatPiece>[], wantLogprobs: boolean): Promise<ChatCompletion> {
+    const results = await Promise.all(choices.map((pieces) => this.collectChoice(pieces, wantLogprobs)));
+    return { ...head, object: 'chat.completion', choices: results.map((r) => r.choice), usage: totalUsage(results.map((r) => r.usage)) };
+  }
+
+  private async collectChoice(pieces: AsyncIterable<ChatPiece>, wantLogprobs: boolean): Promise<{ choice: ChatCompletion['choices'][number]; usage: Usage }> {
     let content = '';
     let reasoning = '';
     const toolCalls: WireToolCall[] = [];
@@ -100,8 +108,7 @@ export class ChatCompletionsServing {
           reasoning: reasoning.length > 0 ? reasoning : null,
           tool_calls: toolCalls,
         };
-        const choice = { index: 0 as const, message, logprobs: wantLogprobs ? { content: logprobs } : null, finish_reason: piece.finishReason };
-        return { ...head, object: 'chat.completion', choices: [choice], usage: piece.usage };
+        return { choice: { index: piece.index, message, logprobs: wantLogprobs ? { content: logprobs } : null, finish_reason: piece.finishReason }, usage: piece.usage };
       }
       const { delta } = piece;
       content += delta.content ?? '';
@@ -116,26 +123,28 @@ export class ChatCompletionsServing {
     throw new Error('the generation ended without a done event');
   }
 
-  private async *chunks(head: { id: string; created: number; model: string }, pieces: AsyncIterable<ChatPiece>, includeUsage: boolean): AsyncGenerator<SseMessage> {
+  private async *chunks(head: Head, choices: readonly AsyncIterable<ChatPiece>[], includeUsage: boolean): AsyncGenerator<SseMessage> {
     const usageField = includeUsage ? { usage: null } : {};
-    const chunk = (delta: ChatDelta, logprobs: ChatTokenLogprob[] | null, finish: ChatFinishReason | null): SseMessage => {
+    const chunk = (index: number, delta: ChatDelta, logprobs: ChatTokenLogprob[] | null, finish: ChatFinishReason | null): SseMessage => {
       const data: ChatCompletionChunk = {
         ...head,
         object: 'chat.completion.chunk',
-        choices: [{ index: 0, delta, logprobs: logprobs === null ? null : { content: logprobs }, finish_reason: finish }],
+        choices: [{ index, delta, logprobs: logprobs === null ? null : { content: logprobs }, finish_reason: finish }],
         ...usageField,
       };
       return { data };
     };
-    yield chunk({ role: 'assistant', content: '' }, null, null);
-    for await (const piece of pieces) {
+    for (let index = 0; index < choices.length; index++) yield chunk(index, { role: 'assistant', content: '' }, null, null);
+    const usages: Usage[] = [];
+    for await (const piece of merge(choices)) {
       if (piece.kind === 'delta') {
-        yield chunk(piece.delta, piece.logprobs, null);
+        yield chunk(piece.index, piece.delta, piece.logprobs, null);
         continue;
       }
-      yield chunk({}, null, piece.finishReason);
-      if (includeUsage) yield { data: { ...head, object: 'chat.completion.chunk', choices: [], usage: piece.usage } satisfies ChatCompletionChunk };
+      usages[piece.index] = piece.usage;
+      yield chunk(piece.index, {}, null, piece.finishReason);
     }
+    if (includeUsage) yield { data: { ...head, object: 'chat.completion.chunk', choices: [], usage: totalUsage(usages) } satisfies ChatCompletionChunk };
     yield DONE;
   }
 }

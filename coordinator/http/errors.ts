@@ -91,8 +91,10 @@ export function toHttpError(err: unknown): HttpError {
     }
   }
   if (isFastifyClientError(err)) {
-    const code = err.statusCode === 413 ? 'request_too_large' : null;
-    return { status: err.statusCode, body: envelope(err.message, 'invalid_request_error', null, code), unexpected: false };
+    const code = err.statusCode === 413 ? 'request_too_large' : err.statusCode === 415 ? 'unsupported_media_type' : null;
+    // Fastify's 415 names only the type it got; say what it wants (a form post is the usual slip).
+    const message = err.statusCode === 415 ? `${err.message}. Request bodies must be JSON: send them with Content-Type: application/json.` : err.message;
+    return { status: err.statusCode, body: envelope(message, 'invalid_request_error', null, code), unexpected: false };
   }
   return { status: 500, body: envelope(GENERIC_MESSAGE, 'server_error'), unexpected: true };
 }

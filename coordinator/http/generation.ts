@@ -9,6 +9,7 @@ import type { SamplingParams } from '../../common/engine/sampler.js';
 import type { HarmonyTokenizer } from '../../common/harmony/index.js';
 import type { EngineClient, GenerationEvent } from '../serving/engine-client.js';
 import type { HttpMetrics } from './metrics.js';
+import type { StructuredOutputs } from './structured-output.js';
 import type { SamplingRequest, Usage } from './protocol.js';
 
 /** max tokens for the request: the one asked for (which must fit), else the rest of the context. */
@@ -32,9 +33,19 @@ export function fitMaxTokens(promptTokens: number, requested: number | undefined
   return requested;
 }
 
-export function samplingParams(sampling: SamplingRequest, topLogprobs: number): SamplingParams {
+/** The sampler's settings for choice `index` (its seed is the request's plus the index, as vLLM's
+ *  parallel sampling, so each choice repeats on its own). */
+export function samplingParams(sampling: SamplingRequest, topLogprobs: number, index = 0): SamplingParams {
   const base = { temperature: sampling.temperature, topP: sampling.topP, topLogprobs };
-  return sampling.seed === undefined ? base : { ...base, seed: sampling.seed };
+  return sampling.seed === undefined ? base : { ...base, seed: (sampling.seed + index) >>> 0 };
+}
+
+/** The request's stop token ids added to the endpoint's own. */
+export function stopTokenIdsOf(base: readonly number[], sampling: SamplingRequest, vocabSize: number): number[] {
+  sampling.stopTokenIds.forEach((id, i) => {
+    if (id >= vocabSize) throw new InvalidRequestError(`token id ${id} is outside the vocabulary of ${vocabSize} tokens.`, `stop_token_ids[${i}]`);
+  });
+  return [...new Set([...base, ...sampling.stopTokenIds])];
 }
 
 /**
@@ -96,6 +107,7 @@ export interface ServingContext {
   readonly engine: EngineClient;
   readonly tokenizer: HarmonyTokenizer;
   readonly metrics: HttpMetrics;
+  readonly structured: StructuredOutputs;
 }
 
 /** Random id with OpenAI's prefixes ("chatcmpl-", "call_", "resp_"). */

@@ -1,9 +1,9 @@
 // The wire types of the OpenAI-compatible API, declared once, and the validating parsers of the
 // request bodies. A parser returns the typed request or throws InvalidRequestError naming the
 // parameter (OpenAI's `param`). Unknown fields are ignored, as OpenAI does; known parameters this
-// server cannot honour (n > 1, penalties, logit_bias, JSON response formats) are 400s rather than
-// being silently dropped. The Responses API's types and parser live in responses-protocol.ts.
-import type { ChatMessage, ReasoningEffort, ToolCall, ToolDefinition } from '../../common/harmony/index.js';
+// server cannot honour (best_of > 1, batched prompts, echo) are 400s rather than being silently
+// dropped. The Responses API's types and parser live in responses-protocol.ts.
+import type { ChatMessage, JsonObject, ReasoningEffort, ToolCall, ToolDefinition } from '../../common/harmony/index.js';
 import { normalizeToolDefinitions } from '../../common/harmony/index.js';
 import {
   at,
@@ -45,7 +45,27 @@ export interface SamplingRequest {
   /** Default 1. */
   readonly topP: number;
   readonly seed?: number;
+  /** OpenAI's, in [-2, 2]; default 0. */
+  readonly presencePenalty: number;
+  readonly frequencyPenalty: number;
+  /** vLLM's, > 0; default 1 (off). */
+  readonly repetitionPenalty: number;
+  /** vLLM's; 0 = off (the request's -1 or 0). */
+  readonly topK: number;
+  /** vLLM's, in [0, 1]; 0 = off. */
+  readonly minP: number;
+  /** Token id -> bias in [-100, 100]; ids are checked against the vocabulary when served. */
+  readonly logitBias: ReadonlyMap<number, number>;
+  /** vLLM's: extra token ids that end the generation. */
+  readonly stopTokenIds: readonly number[];
+  /** Choices per request (each its own sample; seeds seed, seed + 1, ...). */
+  readonly n: number;
 }
+
+/** What the output must be (response_format, text.format): absent = free text. */
+export type ResponseFormat =
+  | { readonly type: 'json_object' }
+  | { readonly type: 'json_schema'; readonly name: string; readonly schema: JsonObject; readonly strict: boolean };
 
 export const REASONING_EFFORTS: readonly ReasoningEffort[] = ['low', 'medium', 'high'];
 /** The sampler reports at most this many alternatives per token. */
@@ -72,6 +92,7 @@ export interface ChatCompletionRequest {
   readonly stop: readonly string[];
   readonly stream: boolean;
   readonly includeUsage: boolean;
+  readonly responseFormat: ResponseFormat | null;
 }
 
 export interface TopLogprob {
@@ -117,14 +138,12 @@ export interface ChatCompletion {
   readonly object: 'chat.completion';
   readonly created: number;
   readonly model: string;
-  readonly choices: [
-    {
-      readonly index: 0;
-      readonly message: ChatCompletionMessage;
-      readonly logprobs: ChatLogprobs | null;
-      readonly finish_reason: ChatFinishReason;
-    },
-  ];
+  readonly choices: Array<{
+    readonly index: number;
+    readonly message: ChatCompletionMessage;
+    readonly logprobs: ChatLogprobs | null;
+    readonly finish_reason: ChatFinishReason;
+  }>;
   readonly usage: Usage;
 }
 
@@ -142,7 +161,7 @@ export interface ChatCompletionChunk {
   readonly created: number;
   readonly model: string;
   readonly choices: Array<{
-    readonly index: 0;
+    readonly index: number;
     readonly delta: ChatDelta;
     readonly logprobs: ChatLogprobs | null;
     readonly finish_reason: ChatFinishReason | null;
@@ -164,6 +183,7 @@ export interface CompletionRequest {
   readonly stop: readonly string[];
   readonly stream: boolean;
   readonly includeUsage: boolean;
+  readonly responseFormat: ResponseFormat | null;
 }
 
 /** OpenAI's legacy per-token logprobs (one entry per generated token). */
@@ -182,7 +202,7 @@ export interface Completion {
   readonly created: number;
   readonly model: string;
   readonly choices: Array<{
-    readonly index: 0;
+    readonly index: number;
     readonly text: string;
     readonly logprobs: CompletionLogprobs | null;
     readonly finish_reason: CompletionFinishReason | null;
@@ -206,28 +226,109 @@ export interface ModelList {
   readonly data: ModelCard[];
 }
 
+// ---- /tokenize, /detokenize (vLLM's) ----
+
+export type TokenizeRequest =
+  | { readonly model: string | null; readonly prompt: string }
+  /** Chat messages, rendered as for /v1/chat/completions (the prompt the model would see). */
+  | { readonly model: string | null; readonly messages: readonly ChatMessage[]; readonly tools: readonly ToolDefinition[] };
+
+export interface TokenizeResponse {
+  readonly count: number;
+  readonly max_model_len: number;
+  readonly tokens: number[];
+}
+
+export interface DetokenizeRequest {
+  readonly model: string | null;
+  readonly tokens: readonly number[];
+}
+
+export interface DetokenizeResponse {
+  readonly prompt: string;
+}
+
 // ---- parsers ----
 
 function optModel(body: Fields): string | null {
   return optString(body, 'model') ?? null;
 }
 
-/** temperature in [0, 2], top_p in (0, 1], seed an integer; OpenAI's defaults of 1 and 1. */
+/** Most choices one request may ask for. */
+export const MAX_N = 16;
+
+/** temperature in [0, 2], top_p in (0, 1], seed an integer (OpenAI's defaults of 1 and 1), the
+ *  penalties, logit_bias, n, and vLLM's extras (top_k, min_p, repetition_penalty, stop_token_ids). */
 export function parseSampling(body: Fields): SamplingRequest {
   const temperature = optNumber(body, 'temperature', { min: 0, max: 2 }) ?? 1;
   const topP = optNumber(body, 'top_p', { min: 0, max: 1, exclusiveMin: true }) ?? 1;
   const seed = optNumber(body, 'seed', { integer: true });
-  return seed === undefined ? { temperature, topP } : { temperature, topP, seed };
+  const topK = optNumber(body, 'top_k', { integer: true, min: -1 }) ?? 0;
+  const n = optNumber(body, 'n', { integer: true, min: 1, max: MAX_N }) ?? 1;
+  const bestOf = optNumber(body, 'best_of', { integer: true, min: 1 });
+  if (bestOf !== undefined && bestOf !== n) throw invalid('best_of', 'best_of is not supported by this server (only best_of equal to n).', 'unsupported_parameter');
+  return {
+    temperature,
+    topP,
+    ...(seed !== undefined ? { seed } : {}),
+    presencePenalty: optNumber(body, 'presence_penalty', { min: -2, max: 2 }) ?? 0,
+    frequencyPenalty: optNumber(body, 'frequency_penalty', { min: -2, max: 2 }) ?? 0,
+    repetitionPenalty: optNumber(body, 'repetition_penalty', { min: 0, exclusiveMin: true }) ?? 1,
+    topK: topK < 0 ? 0 : topK,
+    minP: optNumber(body, 'min_p', { min: 0, max: 1 }) ?? 0,
+    logitBias: parseLogitBias(body),
+    stopTokenIds: parseTokenIds(body, 'stop_token_ids'),
+    n,
+  };
 }
 
-/** Rejects the standard parameters the sampler does not implement unless they are neutral. */
-function rejectUnsupportedSampling(body: Fields): void {
-  const n = optNumber(body, 'n', { integer: true, min: 1 });
-  if (n !== undefined && n !== 1) throw invalid('n', 'only n=1 is supported.', 'unsupported_parameter');
-  rejectUnsupported(body, 'presence_penalty', (v) => v === 0, 'presence_penalty');
-  rejectUnsupported(body, 'frequency_penalty', (v) => v === 0, 'frequency_penalty');
-  rejectUnsupported(body, 'logit_bias', (v) => typeof v === 'object' && v !== null && Object.keys(v).length === 0, 'logit_bias');
-  rejectUnsupported(body, 'best_of', (v) => v === 1, 'best_of');
+function parseLogitBias(body: Fields): Map<number, number> {
+  const raw = get(body, 'logit_bias');
+  const out = new Map<number, number>();
+  if (raw === undefined || raw === null) return out;
+  const bias = requireObject(raw, 'logit_bias');
+  for (const [key, value] of Object.entries(bias)) {
+    const param = `logit_bias.${key}`;
+    if (!/^(0|[1-9][0-9]*)$/.test(key) || !Number.isSafeInteger(Number(key))) throw invalid(param, `keys must be token ids (non-negative integers), got ${JSON.stringify(key)}.`);
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw invalid(param, `expected a number, got ${typeName(value)}.`);
+    if (value < -100 || value > 100) throw invalid(param, `${value} is outside the range [-100, 100].`);
+    out.set(Number(key), value);
+  }
+  return out;
+}
+
+function parseTokenIds(body: Fields, key: string): number[] {
+  const list = optArray(body, key) ?? [];
+  return list.map((id, i) => {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw invalid(`${key}[${i}]`, `expected a non-negative integer token id, got ${JSON.stringify(id)}.`);
+    return id;
+  });
+}
+
+const SCHEMA_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** response_format (chat, completions): text, json_object, or json_schema with its schema. */
+export function parseResponseFormat(body: Fields, key = 'response_format'): ResponseFormat | null {
+  const raw = get(body, key);
+  if (raw === undefined || raw === null) return null;
+  const format = requireObject(raw, key);
+  const type = get(format, 'type');
+  if (type === 'text') return null;
+  if (type === 'json_object') return { type };
+  if (type !== 'json_schema') throw invalid(`${key}.type`, `expected one of 'text', 'json_object', 'json_schema', got ${JSON.stringify(type)}.`);
+  const spec = get(format, 'json_schema');
+  if (spec === undefined) throw missing(`${key}.json_schema`);
+  return jsonSchemaFormat(requireObject(spec, `${key}.json_schema`), `${key}.json_schema`);
+}
+
+/** `{name, schema, strict?, description?}` (chat's json_schema object; the Responses API's format). */
+export function jsonSchemaFormat(spec: Fields, param: string): ResponseFormat {
+  const name = reqString(spec, 'name', param);
+  if (!SCHEMA_NAME.test(name)) throw invalid(at(param, 'name'), 'must be 1-64 characters of a-z, A-Z, 0-9, _ and -.');
+  const schema = get(spec, 'schema');
+  if (schema === undefined) throw missing(at(param, 'schema'));
+  const strict = optBoolean(spec, 'strict', param) ?? false;
+  return { type: 'json_schema', name, schema: requireObject(schema, at(param, 'schema')) as JsonObject, strict };
 }
 
 function parseStreamOptions(body: Fields, stream: boolean): boolean {
@@ -312,13 +413,6 @@ export function parseChatMessage(raw: unknown, param: string): ChatMessage {
   }
 }
 
-function rejectResponseFormat(body: Fields): void {
-  const format = get(body, 'response_format');
-  if (format === undefined) return;
-  const type = get(requireObject(format, 'response_format'), 'type');
-  if (type !== 'text') throw invalid('response_format.type', `only 'text' is supported, got ${JSON.stringify(type)}.`, 'unsupported_parameter');
-}
-
 export function parseChatCompletionRequest(raw: unknown): ChatCompletionRequest {
   const body = requireObject(raw, '');
   const messagesRaw = get(body, 'messages');
@@ -326,8 +420,6 @@ export function parseChatCompletionRequest(raw: unknown): ChatCompletionRequest 
   if (!Array.isArray(messagesRaw)) throw invalid('messages', `expected an array, got ${typeName(messagesRaw)}.`);
   if (messagesRaw.length === 0) throw invalid('messages', 'at least one message is required.', 'empty_array');
   const messages = messagesRaw.map((m, i) => parseChatMessage(m, `messages[${i}]`));
-  rejectUnsupportedSampling(body);
-  rejectResponseFormat(body);
   const maxCompletionTokens = optNumber(body, 'max_completion_tokens', { integer: true, min: 1 });
   const maxTokens = maxCompletionTokens ?? optNumber(body, 'max_tokens', { integer: true, min: 1 });
   const logprobs = optBoolean(body, 'logprobs') ?? false;
@@ -348,6 +440,7 @@ export function parseChatCompletionRequest(raw: unknown): ChatCompletionRequest 
     stop: optStopStrings(body, 'stop'),
     stream,
     includeUsage: parseStreamOptions(body, stream),
+    responseFormat: parseResponseFormat(body),
   };
 }
 
@@ -376,7 +469,6 @@ function parsePrompt(body: Fields): string | number[] {
 export function parseCompletionRequest(raw: unknown): CompletionRequest {
   const body = requireObject(raw, '');
   const prompt = parsePrompt(body);
-  rejectUnsupportedSampling(body);
   if (optBoolean(body, 'echo') === true) throw invalid('echo', 'echo is not supported.', 'unsupported_parameter');
   rejectUnsupported(body, 'suffix', (v) => v === '', 'suffix');
   const stream = optBoolean(body, 'stream') ?? false;
@@ -390,7 +482,34 @@ export function parseCompletionRequest(raw: unknown): CompletionRequest {
     stop: optStopStrings(body, 'stop'),
     stream,
     includeUsage: parseStreamOptions(body, stream),
+    responseFormat: parseResponseFormat(body),
   };
+}
+
+/** vLLM's /tokenize: `prompt` (special-token text becomes the special token, as on
+ *  /v1/completions) or `messages` (+ `tools`). */
+export function parseTokenizeRequest(raw: unknown): TokenizeRequest {
+  const body = requireObject(raw, '');
+  const model = optModel(body);
+  if (get(body, 'messages') !== undefined) {
+    const messages = optArray(body, 'messages')!;
+    return { model, messages: messages.map((m, i) => parseChatMessage(m, `messages[${i}]`)), tools: parseTools(body) };
+  }
+  const prompt = get(body, 'prompt');
+  if (prompt === undefined) throw missing('prompt');
+  if (typeof prompt !== 'string') throw invalid('prompt', `expected a string, got ${typeName(prompt)}.`);
+  return { model, prompt };
+}
+
+export function parseDetokenizeRequest(raw: unknown): DetokenizeRequest {
+  const body = requireObject(raw, '');
+  const tokens = get(body, 'tokens');
+  if (tokens === undefined) throw missing('tokens');
+  if (!Array.isArray(tokens)) throw invalid('tokens', `expected an array of token ids, got ${typeName(tokens)}.`);
+  tokens.forEach((id, i) => {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw invalid(`tokens[${i}]`, 'expected a non-negative integer token id.');
+  });
+  return { model: optModel(body), tokens: tokens as number[] };
 }
 
 /** The model a request names must be the one served (null: the served one). */

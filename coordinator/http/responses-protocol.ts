@@ -1,7 +1,7 @@
 // The Responses API (POST /v1/responses): wire types of the response object, its output items and
 // stream events (as in the openai package's resources/responses), and the request parser. Input
 // items are normalized to a small JSON shape, which is also what the response store keeps.
-import type { ReasoningEffort, ToolDefinition } from '../../common/harmony/index.js';
+import type { JsonObject, ReasoningEffort, ToolDefinition } from '../../common/harmony/index.js';
 import {
   get,
   invalid,
@@ -17,7 +17,7 @@ import {
   typeName,
   type Fields,
 } from './fields.js';
-import { parseReasoningEffort, parseSampling, parseTextContent, parseTools, type SamplingRequest } from './protocol.js';
+import { jsonSchemaFormat, parseReasoningEffort, parseSampling, parseTextContent, parseTools, type ResponseFormat, type SamplingRequest } from './protocol.js';
 
 /** One turn of a conversation, normalized (JSON-serializable; kept by the response store). */
 export type ResponseInputItem =
@@ -41,6 +41,8 @@ export interface ResponsesRequest {
   readonly previousResponseId: string | null;
   readonly stream: boolean;
   readonly metadata: Record<string, string> | null;
+  /** text.format; null = free text. */
+  readonly responseFormat: ResponseFormat | null;
 }
 
 export type ItemStatus = 'in_progress' | 'completed' | 'incomplete';
@@ -111,13 +113,19 @@ export interface ResponseObject {
   readonly tool_choice: 'auto' | 'none';
   readonly parallel_tool_calls: boolean;
   readonly store: boolean;
-  readonly text: { readonly format: { readonly type: 'text' } };
+  readonly text: { readonly format: ResponseTextFormat };
   readonly truncation: 'disabled';
   readonly usage: ResponseUsage | null;
   readonly error: { readonly code: string; readonly message: string } | null;
   readonly incomplete_details: { readonly reason: 'max_output_tokens' } | null;
   readonly metadata: Record<string, string> | null;
 }
+
+/** text.format as echoed in a response. */
+export type ResponseTextFormat =
+  | { readonly type: 'text' }
+  | { readonly type: 'json_object' }
+  | { readonly type: 'json_schema'; readonly name: string; readonly schema: JsonObject; readonly strict: boolean };
 
 /** A stream event: `type` plus the fields of that event type, and `sequence_number`. */
 export interface ResponseStreamEvent {
@@ -190,9 +198,7 @@ export function parseResponsesRequest(raw: unknown): ResponsesRequest {
   if (optBoolean(body, 'background') === true) throw invalid('background', 'background responses are not supported.', 'unsupported_parameter');
   const text = optObject(body, 'text');
   const format = text === undefined ? undefined : optObject(text, 'format', 'text');
-  if (format !== undefined && get(format, 'type') !== 'text') {
-    throw invalid('text.format.type', `only 'text' is supported, got ${JSON.stringify(get(format, 'type'))}.`, 'unsupported_parameter');
-  }
+  const responseFormat = format === undefined ? null : parseTextFormat(format);
   const reasoning = optObject(body, 'reasoning');
   const reasoningEffort = reasoning === undefined ? undefined : parseReasoningEffort(reasoning, 'effort', 'reasoning');
   const maxOutputTokens = optNumber(body, 'max_output_tokens', { integer: true, min: 1 });
@@ -210,5 +216,15 @@ export function parseResponsesRequest(raw: unknown): ResponsesRequest {
     previousResponseId: optString(body, 'previous_response_id') ?? null,
     stream: optBoolean(body, 'stream') ?? false,
     metadata: parseMetadata(body),
+    responseFormat,
   };
+}
+
+/** The Responses API's flat text.format: `{type: 'json_schema', name, schema, strict}`. */
+function parseTextFormat(format: Fields): ResponseFormat | null {
+  const type = get(format, 'type');
+  if (type === 'text') return null;
+  if (type === 'json_object') return { type };
+  if (type === 'json_schema') return jsonSchemaFormat(format, 'text.format');
+  throw invalid('text.format.type', `expected one of 'text', 'json_object', 'json_schema', got ${JSON.stringify(type)}.`);
 }

@@ -6,12 +6,13 @@ import type { FastifyInstance } from 'fastify';
 import { InvalidRequestError } from '../../common/errors.js';
 import { renderConversation, STOP_TOKEN_IDS, type ChatMessage } from '../../common/harmony/index.js';
 import { NotFoundError } from './errors.js';
-import { abortOnDisconnect, fitMaxTokens, newId, nowSeconds, samplingParams, startGeneration, type ServingContext } from './generation.js';
+import { abortOnDisconnect, fitMaxTokens, newId, nowSeconds, samplingParams, startGeneration, stopTokenIdsOf, type ServingContext } from './generation.js';
 import { harmonyOutput, type OutputEvent } from './harmony-output.js';
 import { checkModel } from './protocol.js';
 import { ResponseBuilder } from './response-builder.js';
 import type { ResponseStore } from './response-store.js';
 import { parseResponsesRequest, type ResponseInputItem, type ResponseObject, type ResponseOutputItem, type ResponsesRequest } from './responses-protocol.js';
+import { formatForModel } from './structured-output.js';
 import { sendResult, type ServingResult, type SseMessage } from './sse.js';
 
 /** A response's output items as input items of the next turn. */
@@ -80,15 +81,19 @@ export class ResponsesServing {
     const promptIds = renderConversation(messages, {
       tools: req.tools,
       tokenizer,
+      responseFormat: formatForModel(req.responseFormat),
       ...(req.reasoningEffort !== undefined ? { reasoningEffort: req.reasoningEffort } : {}),
     });
     const maxTokens = fitMaxTokens(promptIds.length, req.maxOutputTokens, engine.contextLength, 'input', 'max_output_tokens');
+    if (req.sampling.n !== 1) throw new InvalidRequestError('the Responses API makes one response per request; n must be 1.', 'n', 'unsupported_parameter');
+    const processors = await this.ctx.structured.forHarmony(req.responseFormat, req.tools, req.sampling, 'text.format');
     const events = await startGeneration(engine, {
       requestId,
       promptIds,
       maxTokens,
       sampling: samplingParams(req.sampling, 0),
-      stopTokenIds: STOP_TOKEN_IDS,
+      stopTokenIds: stopTokenIdsOf(STOP_TOKEN_IDS, req.sampling, engine.vocabSize),
+      logitsProcessors: processors(),
       signal: abort.signal,
     });
     const outputs = harmonyOutput(events, { promptTokens: promptIds.length, stop: [], abort, newCallId: () => newId('call_'), tokenizer });
@@ -107,7 +112,7 @@ export class ResponsesServing {
       tool_choice: req.toolChoice,
       parallel_tool_calls: true,
       store: req.store,
-      text: { format: { type: 'text' } },
+      text: { format: req.responseFormat ?? { type: 'text' } },
       truncation: 'disabled',
       metadata: req.metadata,
     });

@@ -16,6 +16,8 @@ import { HttpMetrics } from './metrics.js';
 import { registerModels } from './models.js';
 import type { ResponseStore } from './response-store.js';
 import { registerResponses, ResponsesServing } from './responses.js';
+import { StructuredOutputs } from './structured-output.js';
+import { registerTokenize } from './tokenize.js';
 
 export interface HttpServerOptions {
   readonly engine: EngineClient;
@@ -94,10 +96,13 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
   }
 
   registerErrorHandling(app);
-  const ctx: ServingContext = { engine: options.engine, tokenizer: options.tokenizer ?? getHarmonyTokenizer(), metrics };
+  const tokenizer = options.tokenizer ?? getHarmonyTokenizer();
+  const structured = new StructuredOutputs(tokenizer, options.engine.vocabSize);
+  const ctx: ServingContext = { engine: options.engine, tokenizer, metrics, structured };
   registerChatCompletions(app, new ChatCompletionsServing(ctx));
   registerCompletions(app, new CompletionsServing(ctx));
   registerResponses(app, new ResponsesServing(ctx, { store: options.responses, ttlSeconds: options.responseTtlSeconds ?? HTTP_DEFAULTS.responseTtlSeconds }));
+  registerTokenize(app, ctx);
   registerModels(app, options.engine, Math.floor(Date.now() / 1000));
   registerHealth(app, options.engine, options.metricsText ?? (() => metrics.text()));
   return app;

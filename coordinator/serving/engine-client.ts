@@ -1,5 +1,6 @@
 // The interface the HTTP layer talks to (vLLM's EngineClient): generate a stream of tokens, abort by
 // signal, check health. The continuous-batching scheduler implements it over the ForwardPass.
+import type { LogitsProcessor } from '../../common/engine/logits-processors.js';
 import type { SampledToken, SamplingParams } from '../../common/engine/sampler.js';
 
 export interface GenerationParams {
@@ -9,6 +10,12 @@ export interface GenerationParams {
   readonly sampling: SamplingParams;
   /** Generation ends after emitting one of these (the token itself is emitted). */
   readonly stopTokenIds: readonly number[];
+  /** This sequence's own logits processors (penalties, bias, top_k, min_p, grammar masks), applied
+   *  in order before each sample. */
+  readonly logitsProcessors?: readonly LogitsProcessor[];
+  /** Generations started with the same object and the same prompt share one prefill (the n
+   *  choices of one request). */
+  readonly prefillGroup?: object;
   /** Aborting drops the request from the batch at the next step boundary. */
   readonly signal?: AbortSignal;
 }

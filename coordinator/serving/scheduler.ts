@@ -7,6 +7,7 @@ import { withDefaults } from '../../common/config/defaults.js';
 import { ConfigError, InvalidRequestError, QueueFullError } from '../../common/errors.js';
 import type { ForwardPass } from '../../common/engine/forward-pass.js';
 import type { KvCache } from '../../common/engine/kv-cache.js';
+import { LogitsPipeline } from '../../common/engine/logits-processors.js';
 import { Sampler } from '../../common/engine/sampler.js';
 import type { EngineClient, FinishReason, GenerationEvent, GenerationParams, HealthReport } from './engine-client.js';
 import { EventQueue } from './event-queue.js';
@@ -51,6 +52,12 @@ interface Sequence {
   readonly params: GenerationParams;
   readonly events: EventQueue<GenerationEvent>;
   readonly sampler: Sampler;
+  /** null when the request has no logits processors. */
+  readonly logits: LogitsPipeline | null;
+  /** The prefill group it belongs to (the choices of one request), if any. */
+  share: PrefillShare | null;
+  /** A follower's first logits, copied from its leader's prefill, to sample at the next step. */
+  sharedLogits: Float32Array | null;
   readonly cache: KvCache;
   /** Prompt tokens not yet in the cache. */
   pendingPrompt: number[];
@@ -64,7 +71,16 @@ interface Sequence {
   lastTokenMs: number;
 }
 
+/** Sequences with one prompt whose prefill runs once, in the leader. */
+interface PrefillShare {
+  readonly leader: Sequence;
+  readonly followers: Sequence[];
+  /** The logits after the prompt, once the leader has them. */
+  logits: Float32Array | null;
+}
+
 export class Scheduler implements EngineClient {
+  private readonly shares = new WeakMap<object, PrefillShare>();
   private readonly waiting: Sequence[] = [];
   private readonly running: Sequence[] = [];
   private loopActive = false;
@@ -116,6 +132,9 @@ export class Scheduler implements EngineClient {
       params,
       events: new EventQueue(),
       sampler: new Sampler(params.sampling),
+      logits: params.logitsProcessors?.length ? new LogitsPipeline(params.promptIds, params.logitsProcessors) : null,
+      share: null,
+      sharedLogits: null,
       cache: this.newCache(),
       pendingPrompt: [...params.promptIds],
       nextToken: null,
@@ -126,9 +145,24 @@ export class Scheduler implements EngineClient {
       admittedMs: 0,
       lastTokenMs: 0,
     };
+    if (params.prefillGroup) this.joinPrefillGroup(seq, params.prefillGroup);
     this.waiting.push(seq);
     this.kick();
     return seq.events;
+  }
+
+  private joinPrefillGroup(seq: Sequence, group: object): void {
+    const share = this.shares.get(group);
+    const same = share !== undefined && share.leader.params.promptIds.length === seq.params.promptIds.length && share.leader.params.promptIds.every((t, i) => t === seq.params.promptIds[i]);
+    if (!same) {
+      const lead: PrefillShare = { leader: seq, followers: [], logits: null };
+      this.shares.set(group, lead);
+      seq.share = lead;
+      return;
+    }
+    share.followers.push(seq);
+    seq.share = share;
+    seq.pendingPrompt = [];
   }
 
   health(): HealthReport {
@@ -156,20 +190,68 @@ export class Scheduler implements EngineClient {
       this.dropFinished();
       if (this.running.length === 0) continue;
       const entries = this.planStep();
-      const t0 = performance.now();
-      let logits: (Float32Array | null)[];
-      try {
-        logits = await this.forward.step(entries.map((e) => ({ cache: e.seq.cache, tokens: e.tokens, wantLogits: e.wantLogits })));
-      } catch (err) {
-        // A failed step fails the sequences in it; the caches were not committed.
-        for (const e of entries) this.fail(e.seq, err);
+      const emits: { seq: Sequence; logits: Float32Array }[] = [];
+      if (entries.length > 0) {
+        const t0 = performance.now();
+        let logits: (Float32Array | null)[];
+        try {
+          logits = await this.forward.step(entries.map((e) => ({ cache: e.seq.cache, tokens: e.tokens, wantLogits: e.wantLogits })));
+        } catch (err) {
+          // A failed step fails the sequences in it; the caches were not committed.
+          for (const e of entries) this.fail(e.seq, err);
+          continue;
+        }
+        this.opts.onStep?.({ sequences: entries.length, tokens: entries.reduce((s, e) => s + e.tokens.length, 0), ms: performance.now() - t0 });
+        entries.forEach((e, i) => {
+          const l = logits[i];
+          if (!l) return;
+          if (e.seq.share?.leader === e.seq && e.seq.generated === 0) this.sharePrefill(e.seq.share, l);
+          emits.push({ seq: e.seq, logits: l });
+        });
+      }
+      for (const seq of this.running) {
+        if (seq.sharedLogits) emits.push({ seq, logits: seq.sharedLogits });
+        seq.sharedLogits = null;
+      }
+      if (emits.length === 0 && entries.length === 0) {
+        // Only followers waiting for a leader still queued: let the event loop run before retrying.
+        await new Promise((resolve) => setImmediate(resolve));
         continue;
       }
-      this.opts.onStep?.({ sequences: entries.length, tokens: entries.reduce((s, e) => s + e.tokens.length, 0), ms: performance.now() - t0 });
-      entries.forEach((e, i) => {
-        const l = logits[i];
-        if (l) this.emitToken(e.seq, l);
+      // Grammar masks are ready before sampling; a sequence whose mask fails fails alone.
+      const prepared = await Promise.all(emits.map(({ seq }) => (seq.logits ? seq.logits.prepare().then(() => null, (err: unknown) => err) : null)));
+      emits.forEach(({ seq, logits }, i) => {
+        try {
+          if (prepared[i]) throw prepared[i];
+          this.emitToken(seq, logits);
+        } catch (err) {
+          this.fail(seq, err);
+        }
       });
+    }
+  }
+
+  /** The leader of a prefill group has its prompt's logits: the followers get its KV and a copy. */
+  private sharePrefill(share: PrefillShare, logits: Float32Array): void {
+    share.logits = logits.slice();
+    for (const f of share.followers) if (this.running.includes(f)) this.startFollower(f, share);
+  }
+
+  private startFollower(f: Sequence, share: PrefillShare): void {
+    const n = f.params.promptIds.length;
+    const { keys, values } = share.leader.cache.exportRange(0, n);
+    f.cache.importRange(f.params.promptIds, keys, values);
+    f.cachedPromptTokens = share.leader.cachedPromptTokens;
+    f.sharedLogits = share.logits!.slice();
+  }
+
+  /** A leader that ends before its prefill did leaves its followers to prefill for themselves. */
+  private releaseFollowers(seq: Sequence): void {
+    const share = seq.share;
+    if (!share || share.leader !== seq || share.logits) return;
+    for (const f of share.followers) {
+      f.share = null;
+      f.pendingPrompt = [...f.params.promptIds];
     }
   }
 
@@ -180,7 +262,10 @@ export class Scheduler implements EngineClient {
         this.finish(seq, 'abort');
         continue;
       }
-      if (this.opts.prefixStore) {
+      if (seq.share && seq.share.leader !== seq) {
+        // A follower's prompt is its leader's: it takes the leader's KV once that is computed.
+        if (seq.share.logits) this.startFollower(seq, seq.share);
+      } else if (this.opts.prefixStore) {
         // At least one prompt token must run to produce the first logits.
         const prompt = seq.params.promptIds;
         const restored = await this.opts.prefixStore.restorePrefix(prompt.slice(0, prompt.length - 1), seq.cache);
@@ -213,7 +298,9 @@ export class Scheduler implements EngineClient {
   }
 
   private emitToken(seq: Sequence, logits: Float32Array): void {
+    seq.logits?.apply(logits);
     const token = seq.sampler.sample(logits);
+    seq.logits?.accept(token.id);
     seq.generated++;
     if (this.opts.onRequestEvent) {
       const now = performance.now();
@@ -239,6 +326,8 @@ export class Scheduler implements EngineClient {
   }
 
   private finish(seq: Sequence, reason: FinishReason): void {
+    seq.logits?.close();
+    this.releaseFollowers(seq);
     seq.events.push({
       type: 'done',
       finishReason: reason,
@@ -263,6 +352,8 @@ export class Scheduler implements EngineClient {
   private fail(seq: Sequence, err: unknown): void {
     const i = this.running.indexOf(seq);
     if (i >= 0) this.running.splice(i, 1);
+    seq.logits?.close();
+    this.releaseFollowers(seq);
     seq.events.fail(err);
     this.opts.onRequestEvent?.({ type: 'failed', sinceArrivalMs: performance.now() - seq.arrivedMs });
   }

@@ -165,6 +165,26 @@ describe('http api (openai client, real engine)', () => {
     assert.ok(withTools.usage!.prompt_tokens > plain.usage!.prompt_tokens + 10, 'the tool declarations are in the prompt');
   });
 
+  it('http - /tokenize and /detokenize answer in vLLM\'s shapes and round-trip', async () => {
+    const root = baseURL.replace(/\/v1$/, '');
+    const post = async (path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
+      const res = await fetch(root + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+    };
+    const text = 'Hello <|start|>world';
+    const t = await post('/tokenize', { model: MODEL, prompt: text });
+    assert.equal(t.status, 200);
+    assert.deepEqual(t.json, { count: (t.json['tokens'] as number[]).length, max_model_len: CONTEXT, tokens: getHarmonyTokenizer().encodeWithSpecials(text) });
+    assert.deepEqual((await post('/detokenize', { model: MODEL, tokens: t.json['tokens'] })).json, { prompt: text });
+    const chat = await post('/tokenize', { model: MODEL, messages });
+    const completion = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 1 });
+    assert.equal(chat.json['count'], completion.usage!.prompt_tokens);
+    const bad = await post('/detokenize', { model: MODEL, tokens: [1, 999_999] });
+    assert.equal(bad.status, 400);
+    assert.equal((bad.json['error'] as Record<string, unknown>)['param'], 'tokens[1]');
+    assert.equal((await post('/tokenize', { model: 'other', prompt: 'x' })).status, 404);
+  });
+
   it('http - completions with a string prompt equal those with its token ids', async () => {
     const text = 'The quick brown fox';
     const ids = getHarmonyTokenizer().encode(text);
@@ -287,7 +307,7 @@ describe('http api (openai client, real engine)', () => {
       [{ temperature: 2.5 }, 'temperature'],
       [{ top_p: 0 }, 'top_p'],
       [{ max_tokens: 0 }, 'max_tokens'],
-      [{ n: 2 }, 'n'],
+      [{ n: 0 }, 'n'],
       [{ seed: 1.5 }, 'seed'],
       [{ stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop'],
       [{ logprobs: true, top_logprobs: 25 }, 'top_logprobs'],

@@ -4,6 +4,7 @@
 // prefix is in Redis skips that prefill and continues with the same tokens.
 import assert from 'node:assert/strict';
 import { Engine } from '../../common/engine/engine.js';
+import { LogitBiasProcessor } from '../../common/engine/logits-processors.js';
 import { ConfigError, InvalidRequestError, QueueFullError } from '../../common/errors.js';
 import type { GenerationEvent, GenerationParams } from '../../coordinator/serving/engine-client.js';
 import { Scheduler } from '../../coordinator/serving/scheduler.js';
@@ -67,6 +68,31 @@ describe('scheduler', () => {
     const r = await collect(scheduler().generate(params(p, 6, { stopTokenIds: [stopAt] })));
     assert.equal(r.done.finishReason, 'stop');
     assert.deepEqual(r.tokens, free.tokens.slice(0, free.tokens.indexOf(stopAt) + 1));
+  });
+
+  it('scheduler - choices in one prefill group run the prompt once and sample as if alone', async () => {
+    const p = prompt(40, 3);
+    const sampling = (seed: number) => ({ temperature: 1, topP: 1, topLogprobs: 0, seed });
+    const alone: Awaited<ReturnType<typeof collect>>[] = [];
+    for (let i = 0; i < 3; i++) alone.push(await collect(scheduler().generate(params(p, 6, { sampling: sampling(7 + i) }))));
+    let tokensRun = 0;
+    const shared = scheduler({ onStep: (x) => (tokensRun += x.tokens) });
+    const group = {};
+    const together = await Promise.all([0, 1, 2].map((i) => collect(shared.generate(params(p, 6, { sampling: sampling(7 + i), prefillGroup: group })))));
+    together.forEach((r, i) => assert.deepEqual(r.tokens, alone[i]!.tokens, `choice ${i}`));
+    // The prompt once, then 5 decode tokens per choice (the last sampled token is never fed).
+    assert.equal(tokensRun, p.length + 3 * 5);
+  });
+
+  it('scheduler - logits processors change only their own sequence', async () => {
+    const p = prompt(12, 5);
+    const plain = await collect(scheduler().generate(params(p, 4)));
+    const banned = plain.tokens[0]!;
+    const s = scheduler();
+    const bias = new LogitBiasProcessor(new Map([[banned, -1000]]));
+    const [biased, unbiased] = await Promise.all([collect(s.generate(params(p, 4, { logitsProcessors: [bias] }))), collect(s.generate(params(p, 4)))]);
+    assert.notEqual(biased.tokens[0], banned);
+    assert.deepEqual(unbiased.tokens, plain.tokens);
   });
 
   it('scheduler - an aborted request leaves the batch and the others are unaffected', async () => {

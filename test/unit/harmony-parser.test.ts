@@ -62,6 +62,19 @@ describe('harmony parser', () => {
     assert.equal(parsed.stopReason, 'return');
   });
 
+  it('harmony - text written without a header streams from its first token', () => {
+    const parser = new StreamingHarmonyParser();
+    const ids = tok.encode('Hello there, no header here.');
+    const first = parser.push(ids[0]!);
+    assert.deepEqual(first.map((e) => e.type), ['message-start', 'content-delta']);
+    const rest = feed(parser, ids.slice(1));
+    const text = [...first, ...rest].map((e) => (e.type === 'content-delta' ? e.delta : '')).join('');
+    assert.equal(text, 'Hello there, no header here.');
+    // A real header is still held until <|message|>.
+    const held = new StreamingHarmonyParser();
+    for (const id of [200005, ...tok.encode('final')]) assert.deepEqual(held.push(id), []);
+  });
+
   it('harmony - a function call as the model writes it yields a complete tool call', () => {
     const generated = tok.encodeWithSpecials(
       '<|channel|>analysis<|message|>Need to use function get_weather.<|end|>' +

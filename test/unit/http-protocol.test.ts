@@ -24,7 +24,7 @@ describe('http protocol', () => {
     const req = parseChatCompletionRequest({ model: 'm', messages: [user], unknown_field: { ignored: true } });
     assert.equal(req.model, 'm');
     assert.deepEqual(req.messages, [{ role: 'user', content: 'hi' }]);
-    assert.deepEqual(req.sampling, { temperature: 1, topP: 1 });
+    assert.deepEqual({ ...req.sampling, logitBias: [...req.sampling.logitBias] }, { temperature: 1, topP: 1, presencePenalty: 0, frequencyPenalty: 0, repetitionPenalty: 1, topK: 0, minP: 0, logitBias: [], stopTokenIds: [], n: 1 });
     assert.equal(req.maxTokens, undefined);
     assert.equal(req.stream, false);
     assert.equal(req.logprobs, false);
@@ -75,7 +75,15 @@ describe('http protocol', () => {
     rejects(chat({ max_tokens: 0 }), 'max_tokens');
     rejects(chat({ max_tokens: 1.5 }), 'max_tokens');
     rejects(chat({ max_completion_tokens: -1 }), 'max_completion_tokens');
-    rejects(chat({ n: 2 }), 'n', 'unsupported_parameter');
+    rejects(chat({ n: 0 }), 'n');
+    rejects(chat({ n: 17 }), 'n');
+    rejects(chat({ top_k: -2 }), 'top_k');
+    rejects(chat({ min_p: 1.5 }), 'min_p');
+    rejects(chat({ repetition_penalty: 0 }), 'repetition_penalty');
+    rejects(chat({ frequency_penalty: 2.5 }), 'frequency_penalty');
+    rejects(chat({ logit_bias: { x: 1 } }), 'logit_bias.x');
+    rejects(chat({ logit_bias: { 5: 101 } }), 'logit_bias.5');
+    rejects(chat({ stop_token_ids: [1, -1] }), 'stop_token_ids[1]');
     rejects(chat({ seed: 0.5 }), 'seed');
     rejects(chat({ stop: ['a', 'b', 'c', 'd', 'e'] }), 'stop');
     rejects(chat({ stop: ['a', 7] }), 'stop[1]');
@@ -86,18 +94,48 @@ describe('http protocol', () => {
     rejects(chat({ stream: 'yes' }), 'stream');
     rejects(chat({ stream_options: { include_usage: true } }), 'stream_options');
     rejects(chat({ stream: true, stream_options: { include_usage: 1 } }), 'stream_options.include_usage');
-    rejects(chat({ presence_penalty: 0.5 }), 'presence_penalty', 'unsupported_parameter');
-    rejects(chat({ response_format: { type: 'json_object' } }), 'response_format.type');
+    rejects(chat({ presence_penalty: 3 }), 'presence_penalty');
+    rejects(chat({ response_format: { type: 'xml' } }), 'response_format.type');
+    rejects(chat({ response_format: { type: 'json_schema' } }), 'response_format.json_schema');
+    rejects(chat({ response_format: { type: 'json_schema', json_schema: { name: 'a b', schema: {} } } }), 'response_format.json_schema.name');
+    rejects(chat({ response_format: { type: 'json_schema', json_schema: { name: 'a', schema: 5 } } }), 'response_format.json_schema.schema');
     rejects(chat({ tools: [{ type: 'function', function: { name: 'bad name' } }] }), 'tools[0].function.name');
     rejects(chat({ tools: [{ type: 'web_search' }] }), 'tools[0].type');
     rejects(chat({ tool_choice: 'required' }), 'tool_choice');
     rejects(chat({ model: 7 }), 'model');
   });
 
-  it('http - null counts as absent and neutral values of unsupported parameters pass', () => {
+  it('http - null counts as absent; sampling extras and response formats are parsed', () => {
     const req = parseChatCompletionRequest({ messages: [user], temperature: null, n: 1, presence_penalty: 0, logit_bias: {}, stop: null, tool_choice: 'none', tools: [{ type: 'function', function: { name: 'f' } }] });
     assert.equal(req.sampling.temperature, 1);
     assert.deepEqual(req.tools, [], 'tool_choice none leaves the tools out');
+    assert.equal(req.responseFormat, null);
+    const full = parseChatCompletionRequest({
+      messages: [user],
+      n: 3,
+      top_k: -1,
+      min_p: 0.1,
+      repetition_penalty: 1.2,
+      frequency_penalty: -1,
+      logit_bias: { 7: -100 },
+      stop_token_ids: [5],
+      response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object' }, strict: true } },
+    });
+    assert.deepEqual({ ...full.sampling, logitBias: [...full.sampling.logitBias] }, {
+      temperature: 1,
+      topP: 1,
+      presencePenalty: 0,
+      frequencyPenalty: -1,
+      repetitionPenalty: 1.2,
+      topK: 0,
+      minP: 0.1,
+      logitBias: [[7, -100]],
+      stopTokenIds: [5],
+      n: 3,
+    });
+    assert.deepEqual(full.responseFormat, { type: 'json_schema', name: 'x', schema: { type: 'object' }, strict: true });
+    assert.deepEqual(parseCompletionRequest({ prompt: 'x', response_format: { type: 'json_object' } }).responseFormat, { type: 'json_object' });
+    assert.deepEqual(parseResponsesRequest({ input: 'x', text: { format: { type: 'json_schema', name: 'r', schema: {} } } }).responseFormat, { type: 'json_schema', name: 'r', schema: {}, strict: false });
   });
 
   it('http - completion prompts: string, token ids, or one of either in an array', () => {
@@ -147,7 +185,8 @@ describe('http protocol', () => {
     rejects(() => parseResponsesRequest({ input: [{ type: 'function_call', name: 'f', arguments: '' }] }), 'input[0].call_id');
     rejects(() => parseResponsesRequest({ input: 'x', reasoning: { effort: 'max' } }), 'reasoning.effort');
     rejects(() => parseResponsesRequest({ input: 'x', max_output_tokens: 0 }), 'max_output_tokens');
-    rejects(() => parseResponsesRequest({ input: 'x', text: { format: { type: 'json_schema' } } }), 'text.format.type');
+    rejects(() => parseResponsesRequest({ input: 'x', text: { format: { type: 'json_schema' } } }), 'text.format.name');
+    rejects(() => parseResponsesRequest({ input: 'x', text: { format: { type: 'yaml' } } }), 'text.format.type');
     rejects(() => parseResponsesRequest({ input: 'x', tools: [{ type: 'function', name: 'a b' }] }), 'tools[0].name');
   });
 
