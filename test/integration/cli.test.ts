@@ -30,7 +30,7 @@ describe('gptoss command', () => {
     assert.equal(start.code, 0);
     assert.match(start.stdout, /^usage: gptoss start \[flags\]/);
     assert.match(start.stdout, /--workers <int>\s+expert worker processes \(default 2\) \(at least 1\)/);
-    assert.match(start.stdout, /--port <int>\s+HTTP port \(default 8000\)/);
+    assert.match(start.stdout, /--port <int>\s+HTTP port of the \(first\) coordinator \(default 8000\)/);
     const generate = await gptoss(['generate', '-h', '--not-a-flag']);
     assert.equal(generate.code, 0);
     assert.match(generate.stdout, /--expert-precision <fp32\|q8>/);
