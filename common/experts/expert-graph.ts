@@ -6,6 +6,7 @@ import type { ExpertWeights } from '../checkpoint/weights.js';
 import { decodeMxfp4, mxfp4ToInt8Blocks } from '../checkpoint/mxfp4.js';
 import { GraphBuilder, type BuiltModel } from '../onnx/graph-builder.js';
 import type { ExpertRuntimeOptions } from './expert-precision.js';
+import { addMxfp4Tables, mxfp4Projection, type Mxfp4Tables } from './mxfp4-projection.js';
 
 const SWIGLU_ALPHA = 1.702;
 
@@ -19,7 +20,9 @@ function projection(
   outDim: number,
   inDim: number,
   opts: ExpertRuntimeOptions,
+  tables: Mxfp4Tables | null,
 ): string {
+  if (tables) return mxfp4Projection(g, tables, x, name, blocks, scales, bias, outDim, inDim);
   const b = g.initializer(`${name}_b`, 'float32', [outDim], bias);
   if (opts.precision === 'fp32') {
     const w = g.initializer(`${name}_w`, 'float32', [outDim, inDim], decodeMxfp4(blocks, scales, outDim, inDim));
@@ -38,7 +41,8 @@ export function buildExpertGraph(c: ModelConfig, w: ExpertWeights, opts: ExpertR
   const I = c.intermediateSize;
   const g = new GraphBuilder(`expert_${w.layer}_${w.expert}`);
   const x = g.input('x', 'float32', ['n', H]);
-  const h = projection(g, x, 'up', w.gateUpBlocks, w.gateUpScales, w.gateUpBias, 2 * I, H, opts);
+  const tables = opts.precision === 'mxfp4' ? addMxfp4Tables(g) : null;
+  const h = projection(g, x, 'up', w.gateUpBlocks, w.gateUpScales, w.gateUpBias, 2 * I, H, opts, tables);
   const pairs = g.op('Reshape', [h, g.int64s([-1, I, 2])]);
   const gate = g.op('Gather', [pairs, g.scalar(0, 'int64')], { axis: { i: 2 } });
   const up = g.op('Gather', [pairs, g.scalar(1, 'int64')], { axis: { i: 2 } });
@@ -47,7 +51,7 @@ export function buildExpertGraph(c: ModelConfig, w: ExpertWeights, opts: ExpertR
   const uClamped = g.op('Clip', [up, g.scalar(-limit), g.scalar(limit)]);
   const glu = g.op('Mul', [gClamped, g.op('Sigmoid', [g.op('Mul', [gClamped, g.scalar(SWIGLU_ALPHA)])])]);
   const act = g.op('Mul', [glu, g.op('Add', [uClamped, g.scalar(1)])]);
-  const y = projection(g, act, 'down', w.downBlocks, w.downScales, w.downBias, H, I, opts);
+  const y = projection(g, act, 'down', w.downBlocks, w.downScales, w.downBias, H, I, opts, tables);
   g.node('Identity', [y], ['y']);
   g.output('y', 'float32', ['n', H]);
   return g.build();
@@ -57,5 +61,12 @@ export function buildExpertGraph(c: ModelConfig, w: ExpertWeights, opts: ExpertR
 export function expertResidentBytes(c: ModelConfig, opts: Pick<ExpertRuntimeOptions, 'precision'>): number {
   const params = 2 * c.intermediateSize * c.hiddenSize + c.hiddenSize * c.intermediateSize;
   const biases = (2 * c.intermediateSize + c.hiddenSize) * 4;
-  return opts.precision === 'fp32' ? params * 4 + biases : params + (params / 32) * 4 + biases;
+  switch (opts.precision) {
+    case 'fp32':
+      return params * 4 + biases;
+    case 'q8':
+      return params + (params / 32) * 4 + biases;
+    case 'mxfp4':
+      return params / 2 + params / 32 + biases;
+  }
 }

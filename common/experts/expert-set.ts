@@ -43,7 +43,13 @@ export class ExpertSet {
     if (!pending) {
       pending = (async () => {
         const weights = await loadExpertWeights(this.checkpoint, layer, expert);
-        const graph = await OrtGraph.create(buildExpertGraph(this.config, weights, this.options), { intraOpThreads: this.options.intraOpThreads, executionProvider: this.options.executionProvider });
+        const mxfp4 = this.options.precision === 'mxfp4';
+        const graph = await OrtGraph.create(buildExpertGraph(this.config, weights, this.options), {
+          intraOpThreads: this.options.intraOpThreads,
+          executionProvider: this.options.executionProvider,
+          noConstantFolding: mxfp4,
+          memoryArena: !mxfp4,
+        });
         this.graphs.set(k, graph);
       })().finally(() => this.loading.delete(k));
       this.loading.set(k, pending);
