@@ -6,8 +6,8 @@ import { readFile, readdir, access } from 'node:fs/promises';
 import path from 'node:path';
 import { CheckpointError, ConfigError } from '../errors.js';
 import { parseModelConfig, type ModelConfig } from '../model/model-config.js';
-import { bf16ToFloat32, f16ToFloat32 } from './bf16.js';
-import { readByteRange, readSafetensorsHeader, type SafetensorsDtype, type TensorInfo } from './safetensors.js';
+import { bf16ToFloat32, f16ToFloat32, widenBf16Into } from './bf16.js';
+import { DTYPE_BYTES, readByteRange, readChunks, readSafetensorsHeader, type SafetensorsDtype, type TensorInfo } from './safetensors.js';
 
 export class Checkpoint {
   private constructor(
@@ -73,9 +73,28 @@ export class Checkpoint {
 
   /** A float tensor of the given shape, widened to fp32. */
   async readFloat32(name: string, shape: readonly number[]): Promise<Float32Array> {
+    const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    await this.readFloat32Into(name, shape, out);
+    return out;
+  }
+
+  /**
+   * Reads a float tensor into `out`, widening to fp32 chunk by chunk: the file's bytes pass
+   * through one bounded buffer, never a whole-tensor copy beside the result.
+   */
+  async readFloat32Into(name: string, shape: readonly number[], out: Float32Array): Promise<void> {
     const info = this.info(name, ['BF16', 'F16', 'F32'], shape);
-    const bytes = await readByteRange(info.file, info.byteOffset, info.byteLength, name);
-    return toFloat32(info.dtype, bytes);
+    const width = DTYPE_BYTES[info.dtype];
+    if (out.length * width !== info.byteLength) {
+      throw new RangeError(`readFloat32Into ${name}: ${info.byteLength / width} values into ${out.length} floats`);
+    }
+    const chunkValues = Math.floor(READ_CHUNK_BYTES / width);
+    await readChunks(info.file, info.byteOffset, info.byteLength, chunkValues * width, name, (bytes, at) => {
+      const first = at / width;
+      const dst = out.subarray(first, first + bytes.length / width);
+      if (info.dtype === 'BF16') widenBf16Into(bytes, dst);
+      else dst.set(toFloat32(info.dtype, bytes));
+    });
   }
 
   /** Rows [first, first+count) along dim 0 of a float tensor, widened to fp32. */
@@ -100,6 +119,9 @@ export class Checkpoint {
     return readByteRange(info.file, info.byteOffset + first * rowBytes, count * rowBytes, info.name);
   }
 }
+
+/** Bytes read per call when widening: large enough for disk speed, small beside any weight. */
+const READ_CHUNK_BYTES = 8 << 20;
 
 function toFloat32(dtype: SafetensorsDtype, bytes: Uint8Array): Float32Array {
   if (dtype === 'BF16') return bf16ToFloat32(bytes);

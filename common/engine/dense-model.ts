@@ -1,7 +1,7 @@
 // The dense half of gpt-oss loaded into onnxruntime: per layer the attention-in and
 // attention-out/router graphs, the unembedding, and the embedding table.
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
-import { loadDenseWeights } from '../checkpoint/weights.js';
+import { loadEmbeddingBf16, loadLayerWeights, loadUnembeddingWeights } from '../checkpoint/weights.js';
 import type { ModelConfig } from '../model/model-config.js';
 import { OrtGraph, type SessionSettings } from '../onnx/session.js';
 import { buildAttentionIn, buildAttentionOut, buildUnembedding } from './dense-graphs.js';
@@ -12,6 +12,11 @@ export interface DenseLayer {
   readonly sinks: Float32Array;
 }
 
+async function unembeddingGraph(ckpt: Checkpoint, onTensor?: (name: string) => void) {
+  const u = await loadUnembeddingWeights(ckpt, onTensor);
+  return buildUnembedding(ckpt.config, u.finalNorm, u.lmHead);
+}
+
 export class DenseModel {
   private constructor(
     readonly config: ModelConfig,
@@ -20,20 +25,25 @@ export class DenseModel {
     readonly unembedding: OrtGraph,
   ) {}
 
+  /**
+   * One graph's weights at a time: read, handed to onnxruntime (which keeps its own copy), and
+   * dropped before the next graph's are read, so JavaScript never holds the whole dense half.
+   * The unembedding goes first: its 2.3 GB at 20b size is the largest transient (our copy plus
+   * onnxruntime's while the session is created) and costs least while nothing else is resident.
+   */
   static async load(ckpt: Checkpoint, settings: SessionSettings, onTensor?: (name: string) => void): Promise<DenseModel> {
     const c = ckpt.config;
-    const w = await loadDenseWeights(ckpt, onTensor);
+    const unembedding = await OrtGraph.create(await unembeddingGraph(ckpt, onTensor), settings);
     const layers: DenseLayer[] = [];
     for (let l = 0; l < c.numLayers; l++) {
-      const lw = w.layers[l]!;
+      const lw = await loadLayerWeights(ckpt, l, onTensor);
       layers.push({
         attentionIn: await OrtGraph.create(buildAttentionIn(c, l, lw.attention), settings),
         attentionOut: await OrtGraph.create(buildAttentionOut(c, l, lw.attention, lw.router), settings),
         sinks: lw.attention.sinks,
       });
     }
-    const unembedding = await OrtGraph.create(buildUnembedding(c, w.finalNorm, w.lmHead), settings);
-    return new DenseModel(c, w.embedBf16, layers, unembedding);
+    return new DenseModel(c, await loadEmbeddingBf16(ckpt, onTensor), layers, unembedding);
   }
 
   /** Writes the (unscaled) embedding of each token into rows of `out`. */
