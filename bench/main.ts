@@ -1,14 +1,16 @@
-// `npm run bench [-- part ...]`: engine, dispatch, serving, placement. Timings live here, never in tests.
+// `npm run bench [-- part ...]`: engine, dispatch, serving, placement, load. Timings live here, never in tests.
 import { runEngineBench } from './engine-bench.js';
 import { runDispatchBench } from './dispatch-bench.js';
 import { runServingBench } from './serving-bench.js';
 import { runPlacementBench } from './placement-bench.js';
+import { runLoadBench } from './load-bench.js';
 
 const PARTS: Record<string, () => Promise<void>> = {
   engine: runEngineBench,
   dispatch: runDispatchBench,
   serving: runServingBench,
   placement: runPlacementBench,
+  load: runLoadBench,
 };
 
 const wanted = process.argv.slice(2);

@@ -55,6 +55,11 @@ export class Checkpoint {
     return new Checkpoint(dir, config, tensors, hash.digest('hex').slice(0, 16));
   }
 
+  /** The safetensors files the tensors live in, sorted. */
+  shardFiles(): string[] {
+    return [...new Set([...this.tensors.values()].map((t) => t.file))].sort();
+  }
+
   has(name: string): boolean {
     return this.tensors.has(name);
   }
@@ -82,14 +87,18 @@ export class Checkpoint {
    * Reads a float tensor into `out`, widening to fp32 chunk by chunk: the file's bytes pass
    * through one bounded buffer, never a whole-tensor copy beside the result.
    */
-  async readFloat32Into(name: string, shape: readonly number[], out: Float32Array): Promise<void> {
+  async readFloat32Into(name: string, shape: readonly number[], out: Float32Array, firstRow = 0): Promise<void> {
     const info = this.info(name, ['BF16', 'F16', 'F32'], shape);
     const width = DTYPE_BYTES[info.dtype];
-    if (out.length * width !== info.byteLength) {
-      throw new RangeError(`readFloat32Into ${name}: ${info.byteLength / width} values into ${out.length} floats`);
+    // `out` takes whole rows along dim 0, from `firstRow` on (all of them by default).
+    const rows = info.shape[0] ?? 1;
+    const rowValues = info.byteLength / width / Math.max(1, rows);
+    const count = out.length / rowValues;
+    if (!Number.isInteger(count) || firstRow < 0 || firstRow + count > Math.max(1, rows)) {
+      throw new RangeError(`readFloat32Into ${name}: ${out.length} floats from row ${firstRow} do not fit [${info.shape.join(', ')}]`);
     }
     const chunkValues = Math.floor(READ_CHUNK_BYTES / width);
-    await readChunks(info.file, info.byteOffset, info.byteLength, chunkValues * width, name, (bytes, at) => {
+    await readChunks(info.file, info.byteOffset + firstRow * rowValues * width, out.length * width, chunkValues * width, name, (bytes, at) => {
       const first = at / width;
       const dst = out.subarray(first, first + bytes.length / width);
       if (info.dtype === 'BF16') widenBf16Into(bytes, dst);

@@ -1,10 +1,11 @@
 // The dense half of gpt-oss loaded into onnxruntime: per layer the attention-in and
 // attention-out/router graphs, the unembedding, and the embedding table.
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
-import { loadEmbeddingBf16, loadLayerWeights, loadUnembeddingWeights } from '../checkpoint/weights.js';
+import { loadEmbeddingBf16, loadLayerWeights } from '../checkpoint/weights.js';
 import type { ModelConfig } from '../model/model-config.js';
 import { OrtGraph, type SessionSettings } from '../onnx/session.js';
-import { buildAttentionIn, buildAttentionOut, buildUnembedding } from './dense-graphs.js';
+import { buildAttentionIn, buildAttentionOut } from './dense-graphs.js';
+import { BlockedUnembedding } from './unembedding.js';
 
 export interface DenseLayer {
   readonly attentionIn: OrtGraph;
@@ -12,28 +13,23 @@ export interface DenseLayer {
   readonly sinks: Float32Array;
 }
 
-async function unembeddingGraph(ckpt: Checkpoint, onTensor?: (name: string) => void) {
-  const u = await loadUnembeddingWeights(ckpt, onTensor);
-  return buildUnembedding(ckpt.config, u.finalNorm, u.lmHead);
-}
-
 export class DenseModel {
   private constructor(
     readonly config: ModelConfig,
     private readonly embedBf16: Uint8Array,
     readonly layers: readonly DenseLayer[],
-    readonly unembedding: OrtGraph,
+    readonly unembedding: BlockedUnembedding,
   ) {}
 
   /**
    * One graph's weights at a time: read, handed to onnxruntime (which keeps its own copy), and
    * dropped before the next graph's are read, so JavaScript never holds the whole dense half.
-   * The unembedding goes first: its 2.3 GB at 20b size is the largest transient (our copy plus
-   * onnxruntime's while the session is created) and costs least while nothing else is resident.
+   * The unembedding goes first, one row block per session (unembedding.ts): its 2.3 GB at 20b
+   * size is the largest tensor, and its transient copies cost least while nothing else is resident.
    */
   static async load(ckpt: Checkpoint, settings: SessionSettings, onTensor?: (name: string) => void): Promise<DenseModel> {
     const c = ckpt.config;
-    const unembedding = await OrtGraph.create(await unembeddingGraph(ckpt, onTensor), settings);
+    const unembedding = await BlockedUnembedding.load(ckpt, settings, onTensor);
     const layers: DenseLayer[] = [];
     for (let l = 0; l < c.numLayers; l++) {
       const lw = await loadLayerWeights(ckpt, l, onTensor);

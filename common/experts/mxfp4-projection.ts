@@ -34,16 +34,20 @@ export function e8m0Table(): Float32Array {
   return t;
 }
 
-/** The lookup tables as initializers, shared by every projection of one graph. */
+/** The lookup tables as initializers of one graph. */
 export interface Mxfp4Tables {
   readonly quads: string;
   readonly scales: string;
 }
 
+let tables: { quads: Float32Array; scales: Float32Array } | null = null;
+
+/** Adds the tables to a graph, for all its projections (built once per thread, shared by every graph built here). */
 export function addMxfp4Tables(g: GraphBuilder): Mxfp4Tables {
+  tables ??= { quads: fp4QuadTable(), scales: e8m0Table() };
   return {
-    quads: g.initializer('fp4_quads', 'float32', [65536, 4], fp4QuadTable()),
-    scales: g.initializer('e8m0_scales', 'float32', [256], e8m0Table()),
+    quads: g.initializer('mxfp4_fp4_quads', 'float32', [65536, 4], tables.quads),
+    scales: g.initializer('mxfp4_e8m0_scales', 'float32', [256], tables.scales),
   };
 }
 
@@ -67,18 +71,24 @@ export function mxfp4Projection(
   const parts: string[] = [];
   for (let first = 0, i = 0; first < outDim; first += rowsPerChunk, i++) {
     const rows = Math.min(rowsPerChunk, outDim - first);
-    const sc = g.initializer(`${name}_scales_${i}`, 'uint8', [rows, nb, 1], scales.subarray(first * nb, (first + rows) * nb));
-    const pairs = g.initializer(`${name}_codes_${i}`, 'uint16', [rows, nb, 8], bytePairs(blocks.subarray(first * nb * 16, (first + rows) * nb * 16)));
-    const values = g.op('Gather', [tables.quads, g.op('Cast', [pairs], { to: { i: ONNX_INT32 } })], { axis: { i: 0 } });
-    const blockScale = g.op('Gather', [tables.scales, g.op('Cast', [sc], { to: { i: ONNX_INT32 } })], { axis: { i: 0 } });
-    const scaled = g.op('Mul', [g.op('Reshape', [values, g.int64s([rows, nb, 32])]), blockScale]);
-    const w = g.op('Reshape', [scaled, g.int64s([rows, inDim])]);
+    const w = widenMxfp4(g, tables, `${name}_${i}`, blocks.subarray(first * nb * 16, (first + rows) * nb * 16), scales.subarray(first * nb, (first + rows) * nb), rows, inDim);
     // W x^T rather than x W^T: the widened weights are Gemm's A, which is streamed as it is, and
     // only the few activation rows (B) get packed; as B they would be repacked on every run.
     parts.push(g.op('Gemm', [w, x], { transB: { i: 1 } }));
   }
   const yT = parts.length === 1 ? parts[0]! : g.op('Concat', parts, { axis: { i: 0 } });
   return g.op('Add', [g.op('Transpose', [yT], { perm: { ints: [1, 0] } }), g.initializer(`${name}_bias`, 'float32', [outDim], bias)]);
+}
+
+/** The nodes that widen MXFP4 codes [rows, in/32, 16] and scales [rows, in/32] into fp32 W [rows, in]. */
+function widenMxfp4(g: GraphBuilder, tables: Mxfp4Tables, name: string, blocks: Uint8Array, scales: Uint8Array, rows: number, inDim: number): string {
+  const nb = inDim / 32;
+  const sc = g.initializer(`${name}_scales`, 'uint8', [rows, nb, 1], scales);
+  const pairs = g.initializer(`${name}_codes`, 'uint16', [rows, nb, 8], bytePairs(blocks));
+  const values = g.op('Gather', [tables.quads, g.op('Cast', [pairs], { to: { i: ONNX_INT32 } })], { axis: { i: 0 } });
+  const blockScale = g.op('Gather', [tables.scales, g.op('Cast', [sc], { to: { i: ONNX_INT32 } })], { axis: { i: 0 } });
+  const scaled = g.op('Mul', [g.op('Reshape', [values, g.int64s([rows, nb, 32])]), blockScale]);
+  return g.op('Reshape', [scaled, g.int64s([rows, inDim])]);
 }
 
 /** The same bytes as little-endian uint16 (a view when aligned, else one copy of the chunk). */
