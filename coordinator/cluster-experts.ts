@@ -8,6 +8,7 @@ import { ClusterTimeoutError, WorkerDispatchError } from '../common/errors.js';
 import { ExpertClient } from './expert-client.js';
 import { ClusterMembership } from './membership.js';
 import { PlacementManager } from './placement-manager.js';
+import { RereplicationTracker } from './rereplication.js';
 import { RemoteExpertBackend, type ExpertDispatcher } from './remote-expert-backend.js';
 import type { LayerRouting } from '../common/experts/expert-backend.js';
 import type { WireDtype } from '../common/wire/tensor-codec.js';
@@ -54,6 +55,8 @@ export class ClusterExperts {
   /** workerId → until when it is suspect (a failed dispatch: broken stream, passed deadline). */
   private readonly suspectUntil = new Map<string, number>();
   private credentials: ChannelCredentials | undefined;
+  /** Lost experts (held only by a worker that died) and how fast they are held again. */
+  readonly rereplication = new RereplicationTracker();
 
   private constructor(
     private readonly o: ClusterExpertsOptions,
@@ -107,6 +110,8 @@ export class ClusterExperts {
     placement.on('routing', (table) => (self.routes = table));
     membership.on('changed', () => (self.routes = null));
     membership.on('workerDown', (w) => self.forget(w.workerId));
+    membership.on('workerDown', (w) => self.rereplication.onWorkerDown(w, membership.workers()));
+    membership.on('changed', (ws) => self.rereplication.onWorkersChanged(ws));
     await membership.start();
     if (o.initialWorkers && o.initialWorkers > 1) {
       const n = o.initialWorkers;

@@ -116,6 +116,7 @@ export async function startCoordinator(o: CoordinatorOptions, log: Logger): Prom
     maxBatchSize: o.maxBatchSize ?? SCHEDULER_DEFAULTS.maxBatchSize,
     workers: () => experts.membership.workers(),
     unheldSlots: () => experts.placement.coverage().missing.length,
+    rereplication: () => experts.rereplication.figures(),
     sessionStats: store ? () => store.stats() : undefined,
   });
   const http = buildHttpServer({ engine: scheduler, responses, logger: log, apiKeys: o.apiKeys ? [...o.apiKeys] : undefined, metricsText: () => metrics.text() });
