@@ -12,7 +12,7 @@ import { benchModel, table, REAL_20B_LAYER_SPEC } from './bench-util.js';
 const GIB = 2 ** 30;
 
 function probe(...args: string[]): LoadFigures {
-  const r = spawnSync(process.execPath, [fileURLToPath(new URL('./load-probe.js', import.meta.url)), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(new URL('./load-probe.js', import.meta.url)), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status !== 0) throw new Error(`load probe ${args.join(' ')} failed`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as LoadFigures;
 }

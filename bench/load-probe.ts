@@ -26,8 +26,12 @@ export interface LoadFigures {
   readonly bytesRead?: number;
 }
 
-/** VmRSS and VmHWM (peak) of this process, in bytes. */
+/**
+ * VmRSS and VmHWM (peak) of this process, in bytes. With --expose-gc, garbage is collected first,
+ * so RSS counts what is still referenced, not what V8 has yet to collect.
+ */
 export function processMemory(): { rss: number; peak: number } {
+  (globalThis as { gc?: () => void }).gc?.();
   const status = readFileSync('/proc/self/status', 'utf8');
   const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
   return { rss: kib('VmRSS'), peak: kib('VmHWM') };

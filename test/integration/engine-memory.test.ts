@@ -10,11 +10,17 @@ import { tinyModel } from '../helpers/tiny-model.js';
 import type { LoadFigures } from '../../bench/load-probe.js';
 
 const MID_SIZE = { layers: 2, hidden: 1024, heads: 16, kvHeads: 4, headDim: 64, experts: 8, topK: 2, intermediate: 1024, vocab: 32768, shards: 2 };
-/** node, onnxruntime, sessions and arenas beyond the weights: measured 150-230 MiB here. */
+/** node and onnxruntime themselves: about 150 MiB measured here. */
 const PROCESS_BYTES = 256 * 2 ** 20;
+/**
+ * onnxruntime's own overhead per byte of weights (arenas, per-session state): 8-20% measured on
+ * the 20b-shaped checkpoint (npm run bench -- load), up to ~25% on this smaller one where
+ * per-session state weighs more. A second copy of the weights would add 100%.
+ */
+const PER_WEIGHT_OVERHEAD = 0.35;
 
 function loadFigures(model: string, precision: string): LoadFigures {
-  const r = spawnSync(process.execPath, [path.join(REPO_ROOT, 'dist', 'bench', 'load-probe.js'), 'engine', model, precision], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--expose-gc', path.join(REPO_ROOT, 'dist', 'bench', 'load-probe.js'), 'engine', model, precision], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as LoadFigures;
 }
@@ -27,7 +33,7 @@ describe('engine memory', function () {
       const f = loadFigures(model, precision);
       const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
       const extra = f.steadyRssBytes - f.weightBytes;
-      assert.ok(extra <= PROCESS_BYTES + 0.15 * f.weightBytes, `steady RSS ${mib(f.steadyRssBytes)} for ${mib(f.weightBytes)} of weights: ${mib(extra)} beyond them`);
+      assert.ok(extra <= PROCESS_BYTES + PER_WEIGHT_OVERHEAD * f.weightBytes, `steady RSS ${mib(f.steadyRssBytes)} for ${mib(f.weightBytes)} of weights: ${mib(extra)} beyond them`);
       assert.ok(f.steadyRssBytes >= f.weightBytes, `steady RSS ${mib(f.steadyRssBytes)} below the ${mib(f.weightBytes)} of weights: the computation is wrong`);
       assert.ok(f.peakRssBytes <= 1.5 * f.steadyRssBytes, `peak RSS ${mib(f.peakRssBytes)} vs steady ${mib(f.steadyRssBytes)}`);
     });
