@@ -42,7 +42,7 @@ const ZERO_EXPERTS: ExpertBackend = {
 /** Accumulates the milliseconds spent inside a graph's `run` (the bench's only view inside a step). */
 class GraphTimer {
   ms = 0;
-  wrap(graph: OrtGraph): void {
+  wrap(graph: Pick<OrtGraph, 'run'>): void {
     const run = graph.run.bind(graph);
     graph.run = async (feeds) => {
       const t0 = performance.now();

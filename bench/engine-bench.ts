@@ -49,13 +49,14 @@ async function rawMatmulGflops(rows: number): Promise<number> {
   return (2 * rows * K * N) / (ms * 1e6);
 }
 
-async function expertModeRows(model: string): Promise<string[][]> {
+export async function expertModeRows(model: string): Promise<string[][]> {
   const ckpt = await Checkpoint.open(model);
   const c = ckpt.config;
   const modes: { label: string; opts: ExpertRuntimeOptions }[] = [
     { label: 'fp32 (exact)', opts: { precision: 'fp32', accuracyLevel: 0, intraOpThreads: THREADS } },
     { label: 'q8, accuracy 0', opts: { precision: 'q8', accuracyLevel: 0, intraOpThreads: THREADS } },
     { label: 'q8, accuracy 4', opts: { precision: 'q8', accuracyLevel: 4, intraOpThreads: THREADS } },
+    { label: 'mxfp4 (exact, widened per run)', opts: { precision: 'mxfp4', accuracyLevel: 0, intraOpThreads: THREADS } },
   ];
   const rows: string[][] = [];
   for (const m of modes) {

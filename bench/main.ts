@@ -1,4 +1,4 @@
-// `npm run bench [-- part ...]`: engine, context, overlap, dispatch, serving, placement, leader, fairness. Timings live here, never in tests.
+// `npm run bench [-- part ...]`: engine, context, overlap, dispatch, serving, placement, leader, fairness, load. Timings live here, never in tests.
 import { runEngineBench } from './engine-bench.js';
 import { runDispatchBench } from './dispatch-bench.js';
 import { runServingBench } from './serving-bench.js';
@@ -7,6 +7,7 @@ import { runContextBench } from './context-bench.js';
 import { runOverlapBench } from './overlap-bench.js';
 import { runLeaderBench } from './leader-bench.js';
 import { runFairnessBench } from './fairness-bench.js';
+import { runLoadBench } from './load-bench.js';
 
 const PARTS: Record<string, () => Promise<void>> = {
   engine: runEngineBench,
@@ -17,6 +18,7 @@ const PARTS: Record<string, () => Promise<void>> = {
   overlap: runOverlapBench,
   leader: runLeaderBench,
   fairness: runFairnessBench,
+  load: runLoadBench,
 };
 
 const wanted = process.argv.slice(2);

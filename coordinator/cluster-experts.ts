@@ -12,6 +12,7 @@ import { ClusterMembership } from './membership.js';
 import { PlacementManager } from './placement-manager.js';
 import { PlacementLease } from './placement-lease.js';
 import { CoordinatorRoster } from './coordinator-roster.js';
+import { RereplicationTracker } from './rereplication.js';
 import { RemoteExpertBackend, type ExpertDispatcher } from './remote-expert-backend.js';
 import type { LayerRouting } from '../common/experts/expert-backend.js';
 import type { WireDtype } from '../common/wire/tensor-codec.js';
@@ -70,6 +71,8 @@ export class ClusterExperts {
   private readonly suspectUntil = new Map<string, number>();
   private credentials: ChannelCredentials | undefined;
   private roster: CoordinatorRoster | null = null;
+  /** Lost experts (held only by a worker that died) and how fast they are held again. */
+  readonly rereplication = new RereplicationTracker();
 
   private constructor(
     private readonly o: ClusterExpertsOptions,
@@ -137,6 +140,8 @@ export class ClusterExperts {
     placement.on('routing', (table) => (self.routes = table));
     membership.on('changed', () => (self.routes = null));
     membership.on('workerDown', (w) => self.forget(w.workerId));
+    membership.on('workerDown', (w) => self.rereplication.onWorkerDown(w, membership.workers()));
+    membership.on('changed', (ws) => self.rereplication.onWorkersChanged(ws));
     await membership.start();
     await lease.start();
     if (o.initialWorkers && o.initialWorkers > 1) {

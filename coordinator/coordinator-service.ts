@@ -130,6 +130,7 @@ export async function startCoordinator(o: CoordinatorOptions, log: Logger): Prom
     underreplicatedSlots: () => experts.placement.underreplicated(),
     placementLeader: () => experts.lease.isLeader(),
     placementRevision: () => experts.placement.recordRevision(),
+    rereplication: () => experts.rereplication.figures(),
     sessionStats: store ? () => store.stats() : undefined,
   });
   const http = buildHttpServer({ engine: scheduler, responses, logger: log, apiKeys: o.apiKeys ? [...o.apiKeys] : undefined, metricsText: () => metrics.text() });

@@ -47,6 +47,10 @@ export class ExpertWorker {
   private stopping: Promise<void> | null = null;
   private dropTimer: NodeJS.Timeout | null = null;
   private dropGraceMs = 1000;
+  /** Assigned slots still loading (the heartbeat's loading progress). */
+  private loadingSlots = 0;
+  /** Milliseconds from process start until every assigned slot was first held. */
+  private loadedInMs: number | undefined;
 
   private constructor(
     readonly workerId: string,
@@ -71,9 +75,16 @@ export class ExpertWorker {
     const address = o.advertise ?? `${host === '0.0.0.0' || host === '' ? os.hostname() : host}:${server.port}`;
     const conn = await connectNats({ name: `gptoss-worker-${o.workerId}`, ...o.nats }, log);
     const subjects = clusterSubjects(o.clusterPrefix);
-    const announcer = new WorkerAnnouncer(conn.nc, subjects, { workerId: o.workerId, address, capacity, modelFingerprint: ckpt.fingerprint, heartbeatMs: o.heartbeatMs ?? 1000, expertLoad: () => loadCounter.report() }, log);
+    let progress = (): { loadedInMs?: number; loadingSlots: number } => ({ loadingSlots: 0 });
+    const announcer = new WorkerAnnouncer(
+      conn.nc,
+      subjects,
+      { workerId: o.workerId, address, capacity, modelFingerprint: ckpt.fingerprint, heartbeatMs: o.heartbeatMs ?? 1000, expertLoad: () => loadCounter.report(), progress: () => progress() },
+      log,
+    );
     const worker = new ExpertWorker(o.workerId, address, c.numExperts, pool, server, conn, announcer, null, log);
     worker.dropGraceMs = o.dropGraceMs ?? 1000;
+    progress = () => ({ loadingSlots: worker.loadingSlots, ...(worker.loadedInMs === undefined ? {} : { loadedInMs: worker.loadedInMs }) });
     announcer.start();
     worker.follower = new PlacementFollower(conn.nc, subjects, { onPlacement: (r) => worker.follow(r) }, log);
     await worker.follower.start();
@@ -105,8 +116,18 @@ export class ExpertWorker {
     this.reconciling = this.reconciling.then(async () => {
       if (this.stopping) return;
       const { load, drop } = reconcile(record, this.workerId, this.heldSlots());
-      for (const slot of load) {
-        await this.pool.load(Math.floor(slot / this.numExperts), slot % this.numExperts);
+      // All at once: the pool spreads them over its threads, each loading one at a time.
+      this.loadingSlots = load.length;
+      const loaded = await Promise.allSettled(
+        load.map((slot) => this.pool.load(Math.floor(slot / this.numExperts), slot % this.numExperts).finally(() => this.loadingSlots--)),
+      );
+      const failed = loaded.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed.length > 0) this.log.error({ failed: failed.length, err: String(failed[0]!.reason) }, 'expert loads failed');
+      const target = record.target[this.workerId] ?? [];
+      if (this.loadedInMs === undefined && target.length > 0 && target.every((s) => this.pool.has(Math.floor(s / this.numExperts), s % this.numExperts))) {
+        // performance.now() counts from process start.
+        this.loadedInMs = Math.round(performance.now());
+        this.log.info({ loadedInMs: this.loadedInMs, slots: target.length }, 'assigned experts held');
       }
       if (load.length > 0) this.announcer.update(this.heldSlots());
       if (load.length > 0) this.log.info({ loaded: load.length, held: this.heldSlots().length }, 'placement applied');

@@ -24,6 +24,8 @@ export interface WorkerAnnouncerOptions {
   readonly draining: boolean;
   /** Scalar load (dispatches in flight) sampled for each heartbeat. Default: none sent. */
   readonly load?: () => number;
+  /** Loading progress sampled for each heartbeat. Default: none sent. */
+  readonly progress?: () => { loadedInMs?: number; loadingSlots: number };
   /** Per-expert token counts published on the load subject with each heartbeat. Default: none. */
   readonly expertLoad?: () => { windowMs: number; slots: number[]; tokens: number[] } | null;
 }
@@ -106,6 +108,7 @@ export class WorkerAnnouncer {
   private announcement(): WorkerAnnouncement {
     const o = this.options;
     const load = o.load ? this.sample(o.load, undefined) : undefined;
+    const progress = o.progress ? this.sample(o.progress, undefined) : undefined;
     return {
       workerId: o.workerId,
       address: o.address,
@@ -116,6 +119,7 @@ export class WorkerAnnouncer {
       startedAtMs: this.startedAtMs,
       seq: ++this.seq,
       ...(load === undefined ? {} : { load }),
+      ...(progress ? { loadingSlots: progress.loadingSlots, ...(progress.loadedInMs === undefined ? {} : { loadedInMs: progress.loadedInMs }) } : {}),
     };
   }
 

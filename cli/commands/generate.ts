@@ -18,7 +18,7 @@ const FLAGS = {
   json: { type: 'bool', description: 'print one JSON object' },
   workers: { type: 'int', min: 1, description: 'run distributed over N local worker processes' },
   replication: { type: 'int', min: 1, description: 'with --workers: holders per expert (default 1)' },
-  'expert-precision': { type: 'string', choices: EXPERT_PRECISIONS, description: 'fp32 (exact, default) or q8' },
+  'expert-precision': { type: 'string', choices: EXPERT_PRECISIONS, description: 'fp32 (exact, default), q8 (exact 8-bit re-encoding) or mxfp4 (the checkpoint\'s 4-bit bytes, exact, widened per run)' },
   threads: { type: 'int', min: 1, description: 'onnxruntime threads for the dense graphs (default 1)' },
 } as const;
 

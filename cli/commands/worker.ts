@@ -15,7 +15,7 @@ const FLAGS = {
   nats: { type: 'string', description: 'NATS server URL(s), comma-separated (default $NATS_URL or nats://127.0.0.1:4222)' },
   capacity: { type: 'int', min: 1, description: 'expert slots this worker holds at most (default: all)' },
   threads: { type: 'int', min: 1, description: 'expert compute threads (default: the machine\'s cores)' },
-  'expert-precision': { type: 'string', choices: EXPERT_PRECISIONS, description: 'fp32 (exact, default) or q8' },
+  'expert-precision': { type: 'string', choices: EXPERT_PRECISIONS, description: 'fp32 (exact, default), q8 (exact 8-bit re-encoding) or mxfp4 (the checkpoint\'s 4-bit bytes, exact, widened per run)' },
   'execution-provider': { type: 'string', choices: ['cpu', 'cuda'], description: 'onnxruntime provider for the experts: cpu (default) or cuda (GPU image)' },
   'accuracy-level': { type: 'int', min: 0, description: 'q8 MatMulNBits accuracy level: 0 (fp32 activations, default) or 4 (int8)' },
   'worker-id': { type: 'string', description: 'unique id (default: hostname-random)' },

@@ -1,11 +1,23 @@
 // bf16 cannot cross onnxruntime's JS boundary and few CPU kernels take it: widen to fp32 here.
 
 export function bf16ToFloat32(bytes: Uint8Array): Float32Array {
-  const n = bytes.length >> 1;
-  const out = new Float32Array(n);
-  const outBits = new Uint32Array(out.buffer);
-  for (let i = 0; i < n; i++) outBits[i] = (bytes[2 * i]! | (bytes[2 * i + 1]! << 8)) << 16;
+  const out = new Float32Array(bytes.length >> 1);
+  widenBf16Into(bytes, out);
   return out;
+}
+
+/** Widens bf16 bytes into `out` (which holds exactly bytes.length / 2 values). */
+export function widenBf16Into(bytes: Uint8Array, out: Float32Array): void {
+  const n = bytes.length >> 1;
+  if (out.length !== n) throw new RangeError(`widenBf16Into: ${n} bf16 values into ${out.length} floats`);
+  const outBits = new Uint32Array(out.buffer, out.byteOffset, n);
+  if (bytes.byteOffset % 2 === 0) {
+    // One 16-bit load per value: several times faster than assembling two bytes.
+    const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+    for (let i = 0; i < n; i++) outBits[i] = halves[i]! << 16;
+  } else {
+    for (let i = 0; i < n; i++) outBits[i] = (bytes[2 * i]! | (bytes[2 * i + 1]! << 8)) << 16;
+  }
 }
 
 export function f16ToFloat32(bytes: Uint8Array): Float32Array {

@@ -6,8 +6,8 @@ import { readFile, readdir, access } from 'node:fs/promises';
 import path from 'node:path';
 import { CheckpointError, ConfigError } from '../errors.js';
 import { parseModelConfig, type ModelConfig } from '../model/model-config.js';
-import { bf16ToFloat32, f16ToFloat32 } from './bf16.js';
-import { readByteRange, readSafetensorsHeader, type SafetensorsDtype, type TensorInfo } from './safetensors.js';
+import { bf16ToFloat32, f16ToFloat32, widenBf16Into } from './bf16.js';
+import { DTYPE_BYTES, readByteRange, readChunks, readSafetensorsHeader, type SafetensorsDtype, type TensorInfo } from './safetensors.js';
 
 export class Checkpoint {
   private constructor(
@@ -55,6 +55,11 @@ export class Checkpoint {
     return new Checkpoint(dir, config, tensors, hash.digest('hex').slice(0, 16));
   }
 
+  /** The safetensors files the tensors live in, sorted. */
+  shardFiles(): string[] {
+    return [...new Set([...this.tensors.values()].map((t) => t.file))].sort();
+  }
+
   has(name: string): boolean {
     return this.tensors.has(name);
   }
@@ -73,9 +78,32 @@ export class Checkpoint {
 
   /** A float tensor of the given shape, widened to fp32. */
   async readFloat32(name: string, shape: readonly number[]): Promise<Float32Array> {
+    const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    await this.readFloat32Into(name, shape, out);
+    return out;
+  }
+
+  /**
+   * Reads a float tensor into `out`, widening to fp32 chunk by chunk: the file's bytes pass
+   * through one bounded buffer, never a whole-tensor copy beside the result.
+   */
+  async readFloat32Into(name: string, shape: readonly number[], out: Float32Array, firstRow = 0): Promise<void> {
     const info = this.info(name, ['BF16', 'F16', 'F32'], shape);
-    const bytes = await readByteRange(info.file, info.byteOffset, info.byteLength, name);
-    return toFloat32(info.dtype, bytes);
+    const width = DTYPE_BYTES[info.dtype];
+    // `out` takes whole rows along dim 0, from `firstRow` on (all of them by default).
+    const rows = info.shape[0] ?? 1;
+    const rowValues = info.byteLength / width / Math.max(1, rows);
+    const count = out.length / rowValues;
+    if (!Number.isInteger(count) || firstRow < 0 || firstRow + count > Math.max(1, rows)) {
+      throw new RangeError(`readFloat32Into ${name}: ${out.length} floats from row ${firstRow} do not fit [${info.shape.join(', ')}]`);
+    }
+    const chunkValues = Math.floor(READ_CHUNK_BYTES / width);
+    await readChunks(info.file, info.byteOffset + firstRow * rowValues * width, out.length * width, chunkValues * width, name, (bytes, at) => {
+      const first = at / width;
+      const dst = out.subarray(first, first + bytes.length / width);
+      if (info.dtype === 'BF16') widenBf16Into(bytes, dst);
+      else dst.set(toFloat32(info.dtype, bytes));
+    });
   }
 
   /** Rows [first, first+count) along dim 0 of a float tensor, widened to fp32. */
@@ -100,6 +128,9 @@ export class Checkpoint {
     return readByteRange(info.file, info.byteOffset + first * rowBytes, count * rowBytes, info.name);
   }
 }
+
+/** Bytes read per call when widening: large enough for disk speed, small beside any weight. */
+const READ_CHUNK_BYTES = 8 << 20;
 
 function toFloat32(dtype: SafetensorsDtype, bytes: Uint8Array): Float32Array {
   if (dtype === 'BF16') return bf16ToFloat32(bytes);

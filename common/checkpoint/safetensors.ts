@@ -100,6 +100,33 @@ export async function readByteRange(file: string, offset: number, length: number
   }
 }
 
+/**
+ * Reads [offset, offset + length) of `file` in chunks of at most `chunkBytes` through one reused
+ * buffer, calling `use(bytes, at)` with each chunk and its position relative to `offset` (the
+ * bytes are only valid during the call).
+ */
+export async function readChunks(file: string, offset: number, length: number, chunkBytes: number, tensor: string, use: (bytes: Uint8Array, at: number) => void): Promise<void> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = new Uint8Array(Math.max(1, Math.min(chunkBytes, length)));
+    for (let at = 0; at < length; ) {
+      const want = Math.min(buf.length, length - at);
+      let got = 0;
+      while (got < want) {
+        const { bytesRead } = await fh.read(buf, got, want - got, offset + at + got);
+        if (bytesRead === 0) {
+          throw new CheckpointError(`${file}: tensor ${tensor}: file ended after ${at + got} of ${length} bytes`, file, tensor);
+        }
+        got += bytesRead;
+      }
+      use(buf.subarray(0, want), at);
+      at += want;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Serializes tensors into one safetensors file image (used by the checkpoint writer). */
 export function encodeSafetensors(tensors: readonly { name: string; dtype: SafetensorsDtype; shape: readonly number[]; data: Uint8Array }[]): Uint8Array[] {
   const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };

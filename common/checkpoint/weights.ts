@@ -51,43 +51,82 @@ function concat(parts: Float32Array[]): Float32Array {
   return out;
 }
 
-export async function loadDenseWeights(ckpt: Checkpoint, onTensor?: (name: string) => void): Promise<DenseWeights> {
+/** The one onnxruntime graph's worth of dense weights a loader reads at a time. */
+export interface LayerWeights {
+  readonly attention: AttentionWeights;
+  readonly router: RouterWeights;
+}
+
+export interface UnembeddingWeights {
+  readonly finalNorm: Float32Array;
+  readonly lmHead: Float32Array;
+}
+
+type OnTensor = ((name: string) => void) | undefined;
+
+async function readTensor(ckpt: Checkpoint, name: string, shape: number[], onTensor: OnTensor): Promise<Float32Array> {
+  const t = await ckpt.readFloat32(name, shape);
+  onTensor?.(name);
+  return t;
+}
+
+/** Layer `l`'s attention and router weights, widened to fp32, q/k/v stacked by rows. */
+export async function loadLayerWeights(ckpt: Checkpoint, l: number, onTensor?: (name: string) => void): Promise<LayerWeights> {
   const c = ckpt.config;
   const H = c.hiddenSize;
   const qDim = c.numHeads * c.headDim;
   const kvDim = c.numKvHeads * c.headDim;
-  const read = async (name: string, shape: number[]): Promise<Float32Array> => {
-    const t = await ckpt.readFloat32(name, shape);
-    onTensor?.(name);
-    return t;
+  const n = layerTensorNames(l);
+  const read = (name: string, shape: number[]): Promise<Float32Array> => readTensor(ckpt, name, shape, onTensor);
+  // q, k and v are read straight into their rows of the stacked matrix: no per-tensor copies.
+  const qkvWeight = new Float32Array((qDim + 2 * kvDim) * H);
+  await ckpt.readFloat32Into(n.qWeight, [qDim, H], qkvWeight.subarray(0, qDim * H));
+  await ckpt.readFloat32Into(n.kWeight, [kvDim, H], qkvWeight.subarray(qDim * H, (qDim + kvDim) * H));
+  await ckpt.readFloat32Into(n.vWeight, [kvDim, H], qkvWeight.subarray((qDim + kvDim) * H));
+  for (const name of [n.qWeight, n.kWeight, n.vWeight]) onTensor?.(name);
+  const attention: AttentionWeights = {
+    inputNorm: await read(n.inputNorm, [H]),
+    qkvWeight,
+    qkvBias: concat([await read(n.qBias, [qDim]), await read(n.kBias, [kvDim]), await read(n.vBias, [kvDim])]),
+    oWeight: await read(n.oWeight, [H, qDim]),
+    oBias: await read(n.oBias, [H]),
+    sinks: await read(n.sinks, [c.numHeads]),
   };
-  const embedInfo = ckpt.info(EMBED_TOKENS, ['BF16'], [c.vocabSize, H]);
-  const embedBf16 = await readByteRange(embedInfo.file, embedInfo.byteOffset, embedInfo.byteLength, EMBED_TOKENS);
-  onTensor?.(EMBED_TOKENS);
-  const layers = [];
-  for (let l = 0; l < c.numLayers; l++) {
-    const n = layerTensorNames(l);
-    const attention: AttentionWeights = {
-      inputNorm: await read(n.inputNorm, [H]),
-      qkvWeight: concat([await read(n.qWeight, [qDim, H]), await read(n.kWeight, [kvDim, H]), await read(n.vWeight, [kvDim, H])]),
-      qkvBias: concat([await read(n.qBias, [qDim]), await read(n.kBias, [kvDim]), await read(n.vBias, [kvDim])]),
-      oWeight: await read(n.oWeight, [H, qDim]),
-      oBias: await read(n.oBias, [H]),
-      sinks: await read(n.sinks, [c.numHeads]),
-    };
-    const router: RouterWeights = {
-      postAttentionNorm: await read(n.postAttentionNorm, [H]),
-      weight: await read(n.routerWeight, [c.numExperts, H]),
-      bias: await read(n.routerBias, [c.numExperts]),
-    };
-    layers.push({ attention, router });
-  }
+  const router: RouterWeights = {
+    postAttentionNorm: await read(n.postAttentionNorm, [H]),
+    weight: await read(n.routerWeight, [c.numExperts, H]),
+    bias: await read(n.routerBias, [c.numExperts]),
+  };
+  return { attention, router };
+}
+
+export async function loadUnembeddingWeights(ckpt: Checkpoint, onTensor?: (name: string) => void): Promise<UnembeddingWeights> {
+  const c = ckpt.config;
   return {
-    embedBf16,
-    lmHead: await read(LM_HEAD, [c.vocabSize, H]),
-    finalNorm: await read(FINAL_NORM, [H]),
-    layers,
+    lmHead: await readTensor(ckpt, LM_HEAD, [c.vocabSize, c.hiddenSize], onTensor),
+    finalNorm: await readTensor(ckpt, FINAL_NORM, [c.hiddenSize], onTensor),
   };
+}
+
+/** The embedding table as stored (bf16 rows, half the memory of fp32). */
+export async function loadEmbeddingBf16(ckpt: Checkpoint, onTensor?: (name: string) => void): Promise<Uint8Array> {
+  const c = ckpt.config;
+  const info = ckpt.info(EMBED_TOKENS, ['BF16'], [c.vocabSize, c.hiddenSize]);
+  const bytes = await readByteRange(info.file, info.byteOffset, info.byteLength, EMBED_TOKENS);
+  onTensor?.(EMBED_TOKENS);
+  return bytes;
+}
+
+/**
+ * Every dense weight at once. Loaders that hand weights to onnxruntime use the per-part functions
+ * above instead, so only one graph's weights are in JavaScript memory at a time.
+ */
+export async function loadDenseWeights(ckpt: Checkpoint, onTensor?: (name: string) => void): Promise<DenseWeights> {
+  const embedBf16 = await loadEmbeddingBf16(ckpt, onTensor);
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < ckpt.config.numLayers; l++) layers.push(await loadLayerWeights(ckpt, l, onTensor));
+  const u = await loadUnembeddingWeights(ckpt, onTensor);
+  return { embedBf16, lmHead: u.lmHead, finalNorm: u.finalNorm, layers };
 }
 
 export function expertShapes(c: ModelConfig) {

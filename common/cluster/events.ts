@@ -23,6 +23,10 @@ export interface WorkerAnnouncement {
   readonly seq: number;
   /** Optional scalar load (dispatches in flight). */
   readonly load?: number;
+  /** Optional: milliseconds from the worker process's start until it first held every slot assigned to it. */
+  readonly loadedInMs?: number;
+  /** Optional: slots assigned to the worker that it is still loading (its loading progress). */
+  readonly loadingSlots?: number;
 }
 
 export interface WorkerLeft {
@@ -151,6 +155,12 @@ export function decodeWorkerAnnouncement(data: Uint8Array, subject: string): Wor
   if (load !== undefined && (typeof load !== 'number' || !Number.isFinite(load) || load < 0)) {
     throw bad(subject, 'load', 'a non-negative number', load);
   }
+  const optionalCount = (field: 'loadedInMs' | 'loadingSlots'): Partial<Record<typeof field, number>> => {
+    const v = o[field];
+    if (v === undefined) return {};
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(subject, field, 'a non-negative integer', v);
+    return { [field]: v };
+  };
   return {
     workerId: str(o, 'workerId', subject),
     address: str(o, 'address', subject),
@@ -161,6 +171,8 @@ export function decodeWorkerAnnouncement(data: Uint8Array, subject: string): Wor
     startedAtMs: int(o, 'startedAtMs', subject),
     seq: int(o, 'seq', subject),
     ...(load === undefined ? {} : { load }),
+    ...optionalCount('loadedInMs'),
+    ...optionalCount('loadingSlots'),
   };
 }
 

@@ -2,11 +2,12 @@
 // attention-out/router graphs, the attention core (one graph for every layer), the unembedding,
 // and the embedding table.
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
-import { loadDenseWeights } from '../checkpoint/weights.js';
+import { loadEmbeddingBf16, loadLayerWeights } from '../checkpoint/weights.js';
 import type { ModelConfig } from '../model/model-config.js';
 import { OrtGraph, type SessionSettings } from '../onnx/session.js';
 import { AttentionCore } from './attention.js';
-import { buildAttentionIn, buildAttentionOut, buildUnembedding } from './dense-graphs.js';
+import { buildAttentionIn, buildAttentionOut } from './dense-graphs.js';
+import { BlockedUnembedding } from './unembedding.js';
 
 export interface DenseLayer {
   readonly attentionIn: OrtGraph;
@@ -19,25 +20,30 @@ export class DenseModel {
     readonly config: ModelConfig,
     private readonly embedBf16: Uint8Array,
     readonly layers: readonly DenseLayer[],
-    readonly unembedding: OrtGraph,
+    readonly unembedding: BlockedUnembedding,
     readonly attention: AttentionCore,
   ) {}
 
+  /**
+   * One graph's weights at a time: read, handed to onnxruntime (which keeps its own copy), and
+   * dropped before the next graph's are read, so JavaScript never holds the whole dense half.
+   * The unembedding goes first, one row block per session (unembedding.ts): its 2.3 GB at 20b
+   * size is the largest tensor, and its transient copies cost least while nothing else is resident.
+   */
   static async load(ckpt: Checkpoint, settings: SessionSettings, onTensor?: (name: string) => void): Promise<DenseModel> {
     const c = ckpt.config;
-    const w = await loadDenseWeights(ckpt, onTensor);
+    const unembedding = await BlockedUnembedding.load(ckpt, settings, onTensor);
     const layers: DenseLayer[] = [];
     for (let l = 0; l < c.numLayers; l++) {
-      const lw = w.layers[l]!;
+      const lw = await loadLayerWeights(ckpt, l, onTensor);
       layers.push({
         attentionIn: await OrtGraph.create(buildAttentionIn(c, l, lw.attention), settings),
         attentionOut: await OrtGraph.create(buildAttentionOut(c, l, lw.attention, lw.router), settings),
         sinks: lw.attention.sinks,
       });
     }
-    const unembedding = await OrtGraph.create(buildUnembedding(c, w.finalNorm, w.lmHead), settings);
     const attention = await AttentionCore.create(c, settings);
-    return new DenseModel(c, w.embedBf16, layers, unembedding, attention);
+    return new DenseModel(c, await loadEmbeddingBf16(ckpt, onTensor), layers, unembedding, attention);
   }
 
   /** Writes the (unscaled) embedding of each token into rows of `out`. */

@@ -50,8 +50,16 @@ export class Engine {
 
   static async loadLocal(dir: string, options: Partial<EngineOptions> = {}): Promise<Engine> {
     const ckpt = await Checkpoint.open(dir);
-    const experts = await LocalExpertBackend.load(ckpt, { ...DEFAULT_EXPERT_RUNTIME, ...options.experts });
-    return Engine.withBackend(ckpt, experts, options.denseThreads ?? 1);
+    // Dense first: its unembedding is the largest transient of the load and should not land on
+    // top of every expert already resident.
+    const dense = await DenseModel.load(ckpt, { intraOpThreads: options.denseThreads ?? 1 });
+    try {
+      const experts = await LocalExpertBackend.load(ckpt, { ...DEFAULT_EXPERT_RUNTIME, ...options.experts });
+      return new Engine(ckpt, new ForwardPass(dense, experts));
+    } catch (err) {
+      await dense.close();
+      throw err;
+    }
   }
 
   static async withBackend(

@@ -6,6 +6,7 @@ import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import { loadExpertWeights } from '../checkpoint/weights.js';
 import { OrtGraph, f32 } from '../onnx/session.js';
 import { buildExpertGraph } from './expert-graph.js';
+import type { DecodedExpert } from './expert-decode.js';
 import type { ExpertRuntimeOptions } from './expert-precision.js';
 
 /** Token `token` (a row of the hidden batch) needs expert `expert` with mixing weight `weight`. */
@@ -35,15 +36,24 @@ export class ExpertSet {
     return [...this.graphs.keys()].map((k) => ({ layer: Math.floor(k / 1_000_000), expert: k % 1_000_000 }));
   }
 
-  /** Loads one expert (idempotent; concurrent calls share one load). */
-  async load(layer: number, expert: number): Promise<void> {
+  /**
+   * Loads one expert (idempotent; concurrent calls share one load). `decoded`, when given, is the
+   * expert already read and decoded elsewhere (an ExpertDecoderPool); otherwise it is done here.
+   */
+  async load(layer: number, expert: number, decoded?: Promise<DecodedExpert>): Promise<void> {
     const k = key(layer, expert);
     if (this.graphs.has(k)) return;
     let pending = this.loading.get(k);
     if (!pending) {
       pending = (async () => {
-        const weights = await loadExpertWeights(this.checkpoint, layer, expert);
-        const graph = await OrtGraph.create(buildExpertGraph(this.config, weights, this.options), { intraOpThreads: this.options.intraOpThreads, executionProvider: this.options.executionProvider });
+        const weights = decoded ? await decoded : await loadExpertWeights(this.checkpoint, layer, expert);
+        const mxfp4 = this.options.precision === 'mxfp4';
+        const graph = await OrtGraph.create(buildExpertGraph(this.config, weights, this.options), {
+          intraOpThreads: this.options.intraOpThreads,
+          executionProvider: this.options.executionProvider,
+          noConstantFolding: mxfp4,
+          memoryArena: !mxfp4,
+        });
         this.graphs.set(k, graph);
       })().finally(() => this.loading.delete(k));
       this.loading.set(k, pending);

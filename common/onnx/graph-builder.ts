@@ -3,12 +3,13 @@
 // serialized twice.
 import { ProtoWriter } from './protobuf-writer.js';
 
-export type OnnxDtype = 'float32' | 'uint8' | 'int8' | 'int32' | 'int64' | 'float16';
+export type OnnxDtype = 'float32' | 'uint8' | 'int8' | 'uint16' | 'int32' | 'int64' | 'float16';
 
 const DATA_TYPE_CODE: Record<OnnxDtype, number> = {
   float32: 1,
   uint8: 2,
   int8: 3,
+  uint16: 4,
   int32: 6,
   int64: 7,
   float16: 10,
@@ -81,7 +82,7 @@ export class GraphBuilder {
 
   initializer(name: string, dtype: OnnxDtype, dims: readonly number[], data: ArrayBufferView): string {
     const count = dims.reduce((a, b) => a * b, 1);
-    const elementBytes = dtype === 'float32' || dtype === 'int32' ? 4 : dtype === 'int64' ? 8 : dtype === 'float16' ? 2 : 1;
+    const elementBytes = dtype === 'float32' || dtype === 'int32' ? 4 : dtype === 'int64' ? 8 : dtype === 'float16' || dtype === 'uint16' ? 2 : 1;
     if (data.byteLength !== count * elementBytes) {
       throw new Error(`initializer ${name}: ${data.byteLength} bytes for shape [${dims.join(',')}] ${dtype}`);
     }

@@ -6,6 +6,16 @@ export interface SessionSettings {
   /** Threads one run may use; 1 when parallelism comes from worker threads instead. */
   readonly intraOpThreads: number;
   readonly executionProvider?: 'cpu' | 'cuda';
+  /**
+   * Never precompute nodes over initializers (onnxruntime's ConstantFolding): a graph that widens
+   * compact weights on each run would otherwise hold the widened copy. Default false.
+   */
+  readonly noConstantFolding?: boolean;
+  /**
+   * Per-run scratch from the system allocator instead of a per-session arena, which keeps its
+   * largest run's scratch for the session's life (many sessions x widened weights). Default true.
+   */
+  readonly memoryArena?: boolean;
 }
 
 export type Feeds = Record<string, ort.Tensor>;
@@ -22,7 +32,11 @@ export class OrtGraph {
       executionProviders: settings.executionProvider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
       // A process holds many sessions (one per expert); spinning intra-op threads of idle sessions
       // would steal the cores the running one needs.
-      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+      extra: {
+        session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } },
+        ...(settings.noConstantFolding ? { optimization: { disable_specified_optimizers: 'ConstantFolding' } } : {}),
+      },
+      ...(settings.memoryArena === false ? { enableCpuMemArena: false, enableMemPattern: false } : {}),
     });
     return new OrtGraph(session);
   }

@@ -36,6 +36,7 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
   <span class="pill">workers <b id="nworkers">0</b></span>
   <span class="pill">placement v<b id="pversion">-</b></span>
   <span class="pill">tokens <b id="totaltokens">0</b></span>
+  <span class="pill">re-replication <b id="rereplication">-</b></span>
   <span class="muted" id="updated">waiting for first update</span>
   <span id="error"></span>
 </div>
@@ -43,7 +44,7 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
 <table class="workers"><thead><tr><th>coordinator</th><th>url</th><th>role</th></tr></thead>
 <tbody id="coordinators"></tbody></table>
 <h2>Workers</h2>
-<table class="workers"><thead><tr><th>worker</th><th>address</th><th>state</th><th>held / capacity</th><th>assigned</th><th>heartbeat age</th><th>load</th></tr></thead>
+<table class="workers"><thead><tr><th>worker</th><th>address</th><th>state</th><th>held / capacity</th><th>assigned</th><th>loading</th><th>loaded in</th><th>heartbeat age</th><th>load</th></tr></thead>
 <tbody id="workers"></tbody></table>
 <div class="panels">
   <div><h2>Placement (layers &times; experts, coloured by serving worker)</h2><div id="placement" class="grid"></div></div>
@@ -110,6 +111,9 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
         '<td>' + esc(c.url) + '</td>' +
         '<td>' + (c.leader ? 'placement leader' : 'follower') + '</td></tr>';
     }).join('');
+    var rr = s.rereplication;
+    el('rereplication').textContent = (rr.awaiting > 0 ? rr.awaiting + ' experts awaiting; ' : '') +
+      (rr.last ? 'last ' + rr.last.slots + ' experts in ' + rr.last.seconds.toFixed(1) + ' s (' + rr.last.perSecond.toFixed(1) + '/s)' : (rr.awaiting > 0 ? '' : '-'));
     el('workers').innerHTML = s.workers.map(function (w) {
       return '<tr data-worker-id="' + esc(w.workerId) + '" data-color="' + esc(w.color) + '">' +
         '<td class="worker-id"><span class="swatch" style="background:' + esc(w.color) + '"></span>' + esc(w.workerId) + '</td>' +
@@ -117,6 +121,8 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
         '<td>' + esc(w.state) + '</td>' +
         '<td>' + w.held + ' / ' + w.capacity + '</td>' +
         '<td>' + w.assigned + '</td>' +
+        '<td class="worker-loading">' + (w.loading === null ? '-' : w.loading === 0 ? 'done' : w.loading + ' left') + '</td>' +
+        '<td class="worker-loaded-in">' + (w.loadedInS === null ? '-' : w.loadedInS.toFixed(1) + ' s') + '</td>' +
         '<td>' + age(w.heartbeatAgeMs) + '</td>' +
         '<td>' + (w.load === null ? '-' : w.load) + '</td></tr>';
     }).join('');

@@ -1,6 +1,7 @@
 // The JSON the dashboard page polls: workers, placement grid, per-expert tokens, history, sessions.
 import type { ClusterExperts } from '../cluster-experts.js';
 import type { DashboardStats, HistoryPoint } from './stats.js';
+import type { RereplicationFigures } from '../rereplication.js';
 
 export interface DashboardSource {
   readonly experts: ClusterExperts;
@@ -20,6 +21,10 @@ export interface DashboardWorker {
   readonly assigned: number;
   readonly heartbeatAgeMs: number;
   readonly load: number | null;
+  /** Assigned slots it is still loading (null: the worker does not report it). */
+  readonly loading: number | null;
+  /** Seconds from its process start until it first held every assigned slot (null: not yet / not reported). */
+  readonly loadedInS: number | null;
   readonly color: string;
 }
 
@@ -42,6 +47,8 @@ export interface DashboardState {
   readonly tokens: number[][];
   readonly totals: { tokens: number; layerCalls: number };
   readonly history: HistoryPoint[];
+  /** Experts lost with dead workers: still awaiting a holder, and the last recovery's rate. */
+  readonly rereplication: RereplicationFigures;
 }
 
 /** Distinct, readable on white; past the list, colours come from the golden angle. */
@@ -66,6 +73,8 @@ export function buildDashboardState(src: DashboardSource, stats: DashboardStats,
     assigned: record?.target[w.workerId]?.length ?? 0,
     heartbeatAgeMs: Math.max(0, now - w.lastSeenMs),
     load: w.load ?? null,
+    loading: w.loadingSlots ?? null,
+    loadedInS: w.loadedInMs === undefined ? null : w.loadedInMs / 1000,
     color: workerColor(i),
   }));
   const grid = Array.from({ length: numLayers }, (_, l) => Array.from({ length: numExperts }, (_, e) => [...(routing.get(l * numExperts + e) ?? [])]));
@@ -81,5 +90,6 @@ export function buildDashboardState(src: DashboardSource, stats: DashboardStats,
     tokens: stats.tokenGrid(),
     totals: stats.totals(),
     history: stats.history(),
+    rereplication: src.experts.rereplication.figures(),
   };
 }

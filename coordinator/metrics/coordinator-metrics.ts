@@ -28,6 +28,14 @@
 //                                                  placement lease (the one placement writer), else 0
 //   gptoss_placement_revision                      gauge: KV revision of the placement record as
 //                                                  this coordinator last read or wrote it
+//   gptoss_worker_load_seconds{worker}             gauge: seconds from the worker process's start
+//       until it first held every slot assigned to it (from its heartbeat; absent until then)
+//   gptoss_worker_slots_loading{worker}            gauge: assigned slots the worker is still loading
+//   gptoss_rereplication_experts_per_second        gauge: slots a dead worker alone held, over the
+//       seconds until live workers held them all again (the last such episode)
+//   gptoss_rereplication_seconds                   gauge: that episode's duration
+//   gptoss_experts_awaiting_rereplication          gauge: lost slots not yet held again
+//   gptoss_experts_rereplicated_total              counter: slots held again over all episodes
 //   gptoss_session_lookups_total / _hits_total / _misses_total, gptoss_session_blocks_written_total,
 //   gptoss_session_blocks_evicted_total, gptoss_session_unavailable_total   (Redis session store)
 //   gptoss_http_requests_total{method,route,status}, gptoss_http_requests_in_flight,
@@ -40,6 +48,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { LayerRouting } from '../../common/experts/expert-backend.js';
 import type { RequestEvent } from '../serving/scheduler.js';
 import type { KvSessionStats } from '../session/session-store.js';
+import type { RereplicationFigures } from '../rereplication.js';
 
 /** Latency buckets (seconds) of vLLM's histograms. */
 const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560];
@@ -51,7 +60,8 @@ const DISPATCH_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 
 export interface MetricsSources {
   readonly load?: () => { running: number; waiting: number };
   readonly maxBatchSize?: number;
-  readonly workers?: () => readonly { workerId: string; lastSeenMs: number }[];
+  readonly workers?: () => readonly { workerId: string; lastSeenMs: number; loadedInMs?: number; loadingSlots?: number }[];
+  readonly rereplication?: () => RereplicationFigures;
   readonly unheldSlots?: () => number;
   readonly underreplicatedSlots?: () => number;
   readonly placementLeader?: () => boolean;
@@ -137,6 +147,51 @@ export class CoordinatorMetrics {
         this.reset();
         const now = Date.now();
         for (const w of self.sources.workers?.() ?? []) this.set({ worker: w.workerId }, Math.max(0, now - w.lastSeenMs) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'gptoss_worker_load_seconds',
+      help: 'Seconds from each worker process start until it first held every expert assigned to it.',
+      labelNames: ['worker'],
+      registers,
+      collect() {
+        this.reset();
+        for (const w of self.sources.workers?.() ?? []) if (w.loadedInMs !== undefined) this.set({ worker: w.workerId }, w.loadedInMs / 1000);
+      },
+    });
+    new Gauge({
+      name: 'gptoss_worker_slots_loading',
+      help: 'Expert slots assigned to each worker that it is still loading.',
+      labelNames: ['worker'],
+      registers,
+      collect() {
+        this.reset();
+        for (const w of self.sources.workers?.() ?? []) if (w.loadingSlots !== undefined) this.set({ worker: w.workerId }, w.loadingSlots);
+      },
+    });
+    const rereplication = (name: string, help: string, read: (f: RereplicationFigures) => number | undefined): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          const f = self.sources.rereplication?.();
+          const v = f ? read(f) : undefined;
+          if (v !== undefined) this.set(v);
+        },
+      });
+    };
+    rereplication('gptoss_rereplication_experts_per_second', 'Expert slots lost with a dead worker per second until held again (last episode).', (f) => f.last?.perSecond);
+    rereplication('gptoss_rereplication_seconds', 'Seconds until every slot lost with a dead worker was held again (last episode).', (f) => f.last?.seconds);
+    rereplication('gptoss_experts_awaiting_rereplication', 'Expert slots lost with a dead worker and not yet held again.', (f) => f.awaiting);
+    new Counter({
+      name: 'gptoss_experts_rereplicated_total',
+      help: 'Expert slots held again after the worker that alone held them died.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(self.sources.rereplication?.().rereplicatedTotal ?? 0);
       },
     });
     this.placementChanges = new Counter({ name: 'gptoss_placement_changes_total', help: 'Expert placements published by this coordinator.', registers });

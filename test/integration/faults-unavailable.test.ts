@@ -76,6 +76,12 @@ describe('faults: an expert without a live holder', () => {
       await c.experts.ready(30_000);
       assert.ok(c.experts.health().ok, c.experts.health().detail);
       assert.deepEqual([...c.experts.membership.worker(fresh.workerId)!.held].sort((a, b) => a - b), [...victimSlots].sort((a, b) => a - b));
+      // The lost experts count as re-replicated once the new worker holds them; it reports when it held them.
+      const rr = c.experts.rereplication.figures();
+      assert.equal(rr.awaiting, 0);
+      assert.equal(rr.last?.slots, victimSlots.size);
+      assert.ok(rr.last!.perSecond > 0 && rr.last!.seconds > 0);
+      assert.ok((c.experts.membership.worker(fresh.workerId)!.loadedInMs ?? 0) > 0, 'the new worker reports its load time');
       const r = await c.engine.generate(request);
       assert.deepEqual(r.tokens.map((t) => t.id), expected, 'fault-free after the new worker joined');
     } finally {

@@ -138,6 +138,13 @@ describe('coordinator metrics (prometheus, real cluster)', () => {
     assert.ok(dispatchWorkers.size >= 1 && [...dispatchWorkers].every((w) => w === 'metrics-1' || w === 'metrics-2'));
     assert.ok(sum(s, 'gptoss_expert_dispatch_seconds_count') > 0);
     assert.equal(sum(s, 'gptoss_live_workers'), 2);
+    // Loading: both workers report when they first held their experts, and nothing left to load.
+    const loaded = select(s, 'gptoss_worker_load_seconds');
+    assert.deepEqual(loaded.map((a) => a.labels['worker']).sort(), ['metrics-1', 'metrics-2']);
+    for (const a of loaded) assert.ok(a.value > 0, `load seconds ${a.value}`);
+    assert.equal(sum(s, 'gptoss_worker_slots_loading'), 0);
+    assert.equal(sum(s, 'gptoss_experts_awaiting_rereplication'), 0);
+    assert.equal(select(s, 'gptoss_experts_rereplicated_total').length, 1);
     assert.equal(sum(s, 'gptoss_expert_slots_unheld'), 0);
     assert.ok(sum(s, 'gptoss_placement_changes_total') >= 1);
 

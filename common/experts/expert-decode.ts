@@ -1,0 +1,59 @@
+// The CPU-heavy half of loading an expert: the checkpoint's MXFP4 bytes turned into what its graph
+// holds in the chosen precision (fp32 values, exact 8-bit blocks, or the bytes as they are). Kept
+// apart from graph building so it can run on another thread (expert-decoder-pool.ts) while this
+// one hands the previous expert to onnxruntime.
+import { decodeMxfp4, mxfp4ToInt8Blocks } from '../checkpoint/mxfp4.js';
+import type { ExpertWeights } from '../checkpoint/weights.js';
+import type { ModelConfig } from '../model/model-config.js';
+import type { ExpertPrecision } from './expert-precision.js';
+
+export type DecodedProjection =
+  | { readonly kind: 'fp32'; readonly weight: Float32Array }
+  | { readonly kind: 'q8'; readonly q: Uint8Array; readonly scales: Float32Array }
+  | { readonly kind: 'mxfp4'; readonly blocks: Uint8Array; readonly scales: Uint8Array };
+
+export interface DecodedExpert {
+  readonly layer: number;
+  readonly expert: number;
+  readonly gateUp: DecodedProjection; // [2I, H], rows interleaved gate/up
+  readonly gateUpBias: Float32Array;
+  readonly down: DecodedProjection; // [H, I]
+  readonly downBias: Float32Array;
+}
+
+function decodeProjection(precision: ExpertPrecision, blocks: Uint8Array, scales: Uint8Array, rows: number, cols: number): DecodedProjection {
+  switch (precision) {
+    case 'fp32':
+      return { kind: 'fp32', weight: decodeMxfp4(blocks, scales, rows, cols) };
+    case 'q8': {
+      const { q, scales: s } = mxfp4ToInt8Blocks(blocks, scales, rows, cols);
+      return { kind: 'q8', q, scales: s };
+    }
+    case 'mxfp4':
+      return { kind: 'mxfp4', blocks, scales };
+  }
+}
+
+export function decodeExpert(c: ModelConfig, w: ExpertWeights, precision: ExpertPrecision): DecodedExpert {
+  const H = c.hiddenSize;
+  const I = c.intermediateSize;
+  return {
+    layer: w.layer,
+    expert: w.expert,
+    gateUp: decodeProjection(precision, w.gateUpBlocks, w.gateUpScales, 2 * I, H),
+    gateUpBias: w.gateUpBias,
+    down: decodeProjection(precision, w.downBlocks, w.downScales, H, I),
+    downBias: w.downBias,
+  };
+}
+
+/** The buffers to transfer (not copy) when a decoded expert crosses threads. */
+export function decodedBuffers(d: DecodedExpert): ArrayBuffer[] {
+  const views: ArrayBufferView[] = [d.gateUpBias, d.downBias];
+  for (const p of [d.gateUp, d.down]) {
+    if (p.kind === 'fp32') views.push(p.weight);
+    else if (p.kind === 'q8') views.push(p.q, p.scales);
+    else views.push(p.blocks, p.scales);
+  }
+  return [...new Set(views.map((v) => v.buffer as ArrayBuffer))];
+}
