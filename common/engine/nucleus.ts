@@ -24,16 +24,37 @@ export interface NucleusInput {
   readonly max: number;
   readonly temperature: number;
   readonly topP: number;
+  /** Each id's bucket: floor((max - logit) / temperature * BUCKETS_PER_NAT), at most BUCKETS - 1. */
+  readonly buckets: Uint16Array;
+  /** Each bucket's probability. */
+  readonly mass: Float64Array;
 }
 
 const BUCKETS_PER_NAT = 8;
 const BUCKETS = 1024;
 const MARGIN = 1e-9;
 
+/** One pass over the logits: probabilities into `probs`, their sum in id order, the histogram. */
+export function weigh(logits: Float32Array, max: number, temperature: number, topP: number, probs: Float64Array): NucleusInput {
+  const scale = BUCKETS_PER_NAT / temperature;
+  const buckets = new Uint16Array(logits.length);
+  const mass = new Float64Array(BUCKETS);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) {
+    const l = logits[i]!;
+    const p = Math.exp((l - max) / temperature);
+    const b = Math.min(BUCKETS - 1, Math.floor((max - l) * scale));
+    probs[i] = p;
+    sum += p;
+    buckets[i] = b;
+    mass[b] += p;
+  }
+  return { logits, probs, sum, max, temperature, topP, buckets, mass };
+}
+
 /** The sampled id, or null when a crossing lies too close to its threshold to decide by buckets. */
 export function sampleNucleus(n: NucleusInput, u: number): number | null {
-  const { buckets, mass } = histogram(n);
-  const { probs, sum, topP } = n;
+  const { buckets, mass, probs, sum, topP } = n;
 
   // The nucleus: whole buckets before the one where the running p / sum reaches top_p, plus that
   // bucket's ordered prefix up to the crossing.
@@ -88,7 +109,7 @@ export function sampleNucleus(n: NucleusInput, u: number): number | null {
 
 /** The nucleus in the definition's order, computed exactly (the fallback, and the tests' view). */
 export function exactNucleus(n: NucleusInput): Uint32Array {
-  const { buckets, mass } = histogram(n);
+  const { buckets, mass } = n;
   // Every id in the fewest most likely buckets that hold top_p of the mass, with headroom.
   let last = BUCKETS - 1;
   for (let b = 0, acc = 0; b < BUCKETS; b++) {
@@ -121,24 +142,10 @@ export function sampleOrdered(probs: Float64Array, order: Uint32Array, u: number
   return order[order.length - 1]!;
 }
 
-function histogram(n: NucleusInput): { buckets: Uint16Array; mass: Float64Array } {
-  const scale = BUCKETS_PER_NAT / n.temperature;
-  const buckets = new Uint16Array(n.logits.length);
-  const mass = new Float64Array(BUCKETS);
-  for (let i = 0; i < n.logits.length; i++) {
-    const b = Math.min(BUCKETS - 1, Math.floor((n.max - n.logits[i]!) * scale));
-    buckets[i] = b;
-    mass[b] += n.probs[i]!;
-  }
-  return { buckets, mass };
-}
-
 function idsInBucket(buckets: Uint16Array, b: number): Uint32Array {
-  let count = 0;
-  for (let i = 0; i < buckets.length; i++) if (buckets[i] === b) count++;
-  const ids = new Uint32Array(count);
-  for (let i = 0, j = 0; i < buckets.length; i++) if (buckets[i] === b) ids[j++] = i;
-  return ids;
+  const ids: number[] = [];
+  for (let i = 0; i < buckets.length; i++) if (buckets[i] === b) ids.push(i);
+  return Uint32Array.from(ids);
 }
 
 /** The ordered ids up to the one whose running probability reaches top_p, or null if none does. */

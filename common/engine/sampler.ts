@@ -1,6 +1,6 @@
 // Turns fp32 logits into a token: greedy, temperature, top-p, with a seeded generator so a request
 // with a seed is reproducible; plus the top-k log-probabilities of the unmodified distribution.
-import { exactNucleus, sampleNucleus, sampleOrdered, type NucleusInput } from './nucleus.js';
+import { exactNucleus, sampleNucleus, sampleOrdered, weigh } from './nucleus.js';
 
 export interface SamplingParams {
   /** 0 = greedy. */
@@ -58,9 +58,13 @@ function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
 
-export function logSumExp(logits: Float32Array): number {
+export function maxOf(logits: Float32Array): number {
   let max = -Infinity;
   for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
+  return max;
+}
+
+export function logSumExp(logits: Float32Array, max = maxOf(logits)): number {
   let sum = 0;
   for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
   return max + Math.log(sum);
@@ -98,25 +102,25 @@ export class Sampler {
   }
 
   sample(logits: Float32Array): SampledToken {
-    const lse = logSumExp(logits);
-    const id = this.params.temperature <= 0 ? argmax(logits) : this.draw(logits);
+    const max = maxOf(logits);
+    const lse = logSumExp(logits, max);
+    const id = this.params.temperature <= 0 ? argmax(logits) : this.draw(logits, max);
     const top = this.params.topLogprobs > 0 ? topK(logits, this.params.topLogprobs).map((t) => ({ id: t, logprob: logits[t]! - lse })) : [];
     return { id, logprob: logits[id]! - lse, top };
   }
 
-  private draw(logits: Float32Array): number {
+  private draw(logits: Float32Array, max: number): number {
     const t = this.params.temperature;
-    let max = -Infinity;
-    for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
     if (this.probs.length !== logits.length) this.probs = new Float64Array(logits.length);
     const probs = this.probs;
+    if (this.params.topP < 1) {
+      const nucleus = weigh(logits, max, t, this.params.topP, probs);
+      const u = this.random.next();
+      return sampleNucleus(nucleus, u) ?? sampleOrdered(probs, exactNucleus(nucleus), u);
+    }
     let sum = 0;
     for (let i = 0; i < logits.length; i++) sum += probs[i] = Math.exp((logits[i]! - max) / t);
     const u = this.random.next();
-    if (this.params.topP < 1) {
-      const nucleus: NucleusInput = { logits, probs, sum, max, temperature: t, topP: this.params.topP };
-      return sampleNucleus(nucleus, u) ?? sampleOrdered(probs, exactNucleus(nucleus), u);
-    }
     let acc = 0;
     for (let i = 0; i < probs.length; i++) {
       acc += probs[i]! / sum;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Sampler, topK, logSumExp, argmax } from '../../common/engine/sampler.js';
-import { exactNucleus, sampleNucleus, sampleOrdered } from '../../common/engine/nucleus.js';
+import { exactNucleus, sampleNucleus, sampleOrdered, weigh } from '../../common/engine/nucleus.js';
 import { Rng } from '../../common/checkpoint/random.js';
 import { ReferenceSampler, sortedNucleus } from '../helpers/reference-sampler.js';
 
@@ -76,18 +76,18 @@ describe('sampler - nucleus without sorting the vocabulary', () => {
   it('sampler - the nucleus is the full sort\'s prefix, in its order', () => {
     const logits = shapes[3]![1];
     const max = logits.reduce((m, v) => Math.max(m, v), -Infinity);
-    const probs = Float64Array.from(logits, (l) => Math.exp((l - max) / 0.8));
-    const sum = probs.reduce((a, b) => a + b, 0);
-    for (const topP of [0.01, 0.3, 0.9]) assert.deepEqual([...exactNucleus({ logits, probs, sum, max, temperature: 0.8, topP })], sortedNucleus(probs, sum, topP));
+    for (const topP of [0.01, 0.3, 0.9]) {
+      const input = weigh(logits, max, 0.8, topP, new Float64Array(logits.length));
+      assert.deepEqual([...exactNucleus(input)], sortedNucleus(input.probs, input.sum, topP));
+    }
   });
 
   it('sampler - the bucket walk decides nearly every draw itself, always as the ordered walk does', () => {
     for (const [, logits] of shapes.slice(0, 4)) {
       const max = logits.reduce((m, v) => Math.max(m, v), -Infinity);
-      const probs = Float64Array.from(logits, (l) => Math.exp((l - max) / 0.8));
-      const sum = probs.reduce((a, b) => a + b, 0);
       for (const topP of [0.3, 0.9]) {
-        const input = { logits, probs, sum, max, temperature: 0.8, topP };
+        const input = weigh(logits, max, 0.8, topP, new Float64Array(logits.length));
+        const probs = input.probs;
         const ordered = exactNucleus(input);
         let decided = 0;
         for (let k = 0; k < 50; k++) {
