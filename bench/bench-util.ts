@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { writeRandomCheckpoint, DEFAULT_CHECKPOINT_SPEC, type CheckpointSpec } from '../common/checkpoint/checkpoint-writer.js';
+import { GraphBuilder } from '../common/onnx/graph-builder.js';
+import { OrtGraph, f32 } from '../common/onnx/session.js';
 import { TMP_ROOT } from '../test/helpers/paths.js';
 
 /** gpt-oss-20b's layer sizes and vocabulary, 2 layers. */
@@ -50,4 +52,20 @@ export function percentile(sorted: readonly number[], p: number): number {
 export function table(header: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/** GFLOP/s of a raw onnxruntime MatMul [rows, 2880] x [2880, 5760]: the machine's matmul speed, measured beside a bench. */
+export async function rawMatmulGflops(rows: number, threads: number): Promise<number> {
+  const K = 2880;
+  const N = 5760;
+  const g = new GraphBuilder('bench_matmul');
+  const x = g.input('x', 'float32', ['n', K]);
+  const w = g.initializer('w', 'float32', [K, N], new Float32Array(K * N).map((_, i) => ((i % 13) - 6) / 13));
+  g.node('MatMul', [x, w], ['y']);
+  g.output('y', 'float32', ['n', N]);
+  const s = await OrtGraph.create(g.build(), { intraOpThreads: threads });
+  const input = f32(new Float32Array(rows * K).fill(0.5), [rows, K]);
+  const ms = await timeIt(() => s.run({ x: input }), 3, 10);
+  await s.release();
+  return (2 * rows * K * N) / (ms * 1e6);
 }

@@ -13,9 +13,8 @@ import { ForwardPass } from '../common/engine/forward-pass.js';
 import { KvCache } from '../common/engine/kv-cache.js';
 import { Sampler } from '../common/engine/sampler.js';
 import type { ExpertBackend } from '../common/experts/expert-backend.js';
-import { GraphBuilder } from '../common/onnx/graph-builder.js';
-import { OrtGraph, f32 } from '../common/onnx/session.js';
-import { benchModel, table } from './bench-util.js';
+import type { OrtGraph } from '../common/onnx/session.js';
+import { benchModel, rawMatmulGflops, table } from './bench-util.js';
 
 const THREADS = os.cpus().length;
 
@@ -88,27 +87,6 @@ function denseFlopsPerToken(dense: DenseModel): number {
   const q = c.numHeads * c.headDim;
   const kv = c.numKvHeads * c.headDim;
   return c.numLayers * (2 * c.hiddenSize * (q + 2 * kv) + 2 * q * c.hiddenSize + 2 * c.hiddenSize * c.numExperts);
-}
-
-async function rawMatmulGflops(rows: number): Promise<number> {
-  const K = 2880;
-  const N = 5760;
-  const g = new GraphBuilder('bench_matmul');
-  const x = g.input('x', 'float32', ['n', K]);
-  const w = g.initializer('w', 'float32', [K, N], new Float32Array(K * N).map((_, i) => ((i % 13) - 6) / 13));
-  g.node('MatMul', [x, w], ['y']);
-  g.output('y', 'float32', ['n', N]);
-  const s = await OrtGraph.create(g.build(), { intraOpThreads: THREADS });
-  const input = f32(new Float32Array(rows * K).fill(0.5), [rows, K]);
-  for (let i = 0; i < 3; i++) await s.run({ x: input });
-  const ms: number[] = [];
-  for (let i = 0; i < 10; i++) {
-    const t0 = performance.now();
-    await s.run({ x: input });
-    ms.push(performance.now() - t0);
-  }
-  await s.release();
-  return (2 * rows * K * N) / (median(ms) * 1e6);
 }
 
 const CONFIGS: readonly (readonly [ctx: number, batch: number])[] = [
@@ -222,6 +200,6 @@ export async function runContextBench(): Promise<void> {
   }
   console.log('\nPrefill of one prompt in one step:\n');
   console.log(table(['prompt tokens', 'ms', 'tokens/s', 'GFLOP (dense + attention)', 'ms per GFLOP'], prefillRows));
-  for (const t of [1, 16, 128]) console.log(`raw onnxruntime MatMul [${t},2880]x[2880,5760]: ${(await rawMatmulGflops(t)).toFixed(1)} GFLOP/s`);
+  for (const t of [1, 16, 128]) console.log(`raw onnxruntime MatMul [${t},2880]x[2880,5760]: ${(await rawMatmulGflops(t, THREADS)).toFixed(1)} GFLOP/s`);
   await dense.close();
 }

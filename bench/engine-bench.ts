@@ -5,15 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { Checkpoint } from '../common/checkpoint/checkpoint.js';
 import { Engine } from '../common/engine/engine.js';
-import { GraphBuilder } from '../common/onnx/graph-builder.js';
-import { OrtGraph, f32 } from '../common/onnx/session.js';
 import { ExpertSet } from '../common/experts/expert-set.js';
 import { expertResidentBytes } from '../common/experts/expert-graph.js';
 import type { ExpertRuntimeOptions } from '../common/experts/expert-precision.js';
 import type { ModelConfig } from '../common/model/model-config.js';
 import { goldenSets } from '../test/helpers/paths.js';
 import { loadGolden, maxAbsDiff } from '../test/helpers/golden.js';
-import { benchModel, table, timeIt, REAL_20B_LAYER_SPEC } from './bench-util.js';
+import { benchModel, rawMatmulGflops, table, timeIt, REAL_20B_LAYER_SPEC } from './bench-util.js';
 
 const THREADS = os.cpus().length;
 
@@ -34,22 +32,7 @@ export function flopsPerToken(c: ModelConfig, ctx: number, withLogits: boolean):
   return f;
 }
 
-async function rawMatmulGflops(rows: number): Promise<number> {
-  const K = 2880;
-  const N = 5760;
-  const g = new GraphBuilder('bench_matmul');
-  const x = g.input('x', 'float32', ['n', K]);
-  const w = g.initializer('w', 'float32', [K, N], new Float32Array(K * N).map((_, i) => ((i % 13) - 6) / 13));
-  g.node('MatMul', [x, w], ['y']);
-  g.output('y', 'float32', ['n', N]);
-  const s = await OrtGraph.create(g.build(), { intraOpThreads: THREADS });
-  const input = f32(new Float32Array(rows * K).fill(0.5), [rows, K]);
-  const ms = await timeIt(() => s.run({ x: input }), 3, 10);
-  await s.release();
-  return (2 * rows * K * N) / (ms * 1e6);
-}
-
-export async function expertModeRows(model: string): Promise<string[][]> {
+async function expertModeRows(model: string): Promise<string[][]> {
   const ckpt = await Checkpoint.open(model);
   const c = ckpt.config;
   const modes: { label: string; opts: ExpertRuntimeOptions }[] = [
@@ -118,7 +101,7 @@ export async function runEngineBench(): Promise<void> {
     rows.push([`decode, batch ${batch}`, ((batch * 1000) / ms).toFixed(1), (flops / (ms * 1e6)).toFixed(1)]);
   }
   await engine.close();
-  for (const t of [1, 16, 128]) rows.push([`raw onnxruntime MatMul [${t},2880]x[2880,5760]`, '', (await rawMatmulGflops(t)).toFixed(1)]);
+  for (const t of [1, 16, 128]) rows.push([`raw onnxruntime MatMul [${t},2880]x[2880,5760]`, '', (await rawMatmulGflops(t, THREADS)).toFixed(1)]);
   console.log(table(['engine', 'tokens/s', 'GFLOP/s'], rows));
 
   console.log('\n### Expert precision (one expert of gpt-oss-20b size; golden distance = max |top-5 logprob - reference| over the golden sets)\n');
