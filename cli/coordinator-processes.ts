@@ -1,16 +1,8 @@
 // Coordinator processes of a local cluster (`npm start -- --coordinators M`, the multi-coordinator
-// tests): each is `gptoss coordinator` spawned from this package's own CLI, reports its URL on
+// tests): each is `gptoss coordinator` spawned from this package's own CLI (cli-child.ts), reports its URL on
 // stdout when it serves, is stopped with SIGTERM (then SIGKILL) and is killed if this process exits.
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import readline from 'node:readline';
-
-const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
-});
+import type { ChildProcess } from 'node:child_process';
+import { hasExited, signalAndWait, startCliChild } from './cli-child.js';
 
 export interface CoordinatorProcessOptions {
   readonly model: string;
@@ -57,27 +49,11 @@ export class CoordinatorProcess {
   }
 
   static start(o: CoordinatorProcessOptions): Promise<CoordinatorProcess> {
-    const child = spawn(process.execPath, [CLI, ...CoordinatorProcess.args(o)], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: o.logLevel ?? 'warn', ...o.env } });
-    live.add(child);
-    child.once('exit', () => live.delete(child));
-    let stderr = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (d: string) => {
-      stderr = (stderr + d).slice(-8192);
-      if (o.logLevel && o.logLevel !== 'silent') process.stderr.write(d);
-    });
-    return new Promise((resolve, reject) => {
-      readline.createInterface({ input: child.stdout! }).on('line', (line) => {
-        try {
-          const msg = JSON.parse(line) as { event?: string; url?: string; coordinatorId?: string };
-          if (msg.event === 'coordinator-ready' && msg.url && msg.coordinatorId) resolve(new CoordinatorProcess(msg.url, msg.coordinatorId, child));
-        } catch {
-          // not a control line
-        }
-      });
-      child.once('exit', (code, signal) => reject(new Error(`coordinator exited (${code ?? signal}) before it was ready:\n${stderr}`)));
-      child.once('error', reject);
-    });
+    const ready = (msg: Record<string, unknown>, child: ChildProcess) =>
+      msg['event'] === 'coordinator-ready' && typeof msg['url'] === 'string' && msg['url'] && typeof msg['coordinatorId'] === 'string' && msg['coordinatorId']
+        ? new CoordinatorProcess(msg['url'], msg['coordinatorId'], child)
+        : undefined;
+    return startCliChild(CoordinatorProcess.args(o), o, 'coordinator', ready);
   }
 
   get port(): number {
@@ -85,18 +61,12 @@ export class CoordinatorProcess {
   }
 
   get exited(): boolean {
-    return this.child.exitCode !== null || this.child.signalCode !== null;
+    return hasExited(this.child);
   }
 
   /** SIGTERM: finish the requests in flight, release the placement lease, exit; SIGKILL after graceMs. */
-  async stop(graceMs = 10_000): Promise<void> {
-    const c = this.child;
-    if (this.exited) return;
-    const gone = new Promise<void>((r) => c.once('exit', () => r()));
-    c.kill('SIGTERM');
-    const t = setTimeout(() => c.kill('SIGKILL'), graceMs);
-    await gone;
-    clearTimeout(t);
+  stop(graceMs = 10_000): Promise<void> {
+    return signalAndWait(this.child, 'SIGTERM', graceMs);
   }
 
   /** SIGKILL (a crash); resolves once the process is gone. */
