@@ -4,36 +4,23 @@
 // bias of 30 makes one token the greedy choice at every step: the penalties are seen by how soon
 // that token stops winning.
 import assert from 'node:assert/strict';
-import type { FastifyInstance } from 'fastify';
 import OpenAI from 'openai';
-import { Engine } from '../../common/engine/engine.js';
 import { getHarmonyTokenizer } from '../../common/harmony/index.js';
-import { buildHttpServer, InMemoryResponseStore } from '../../coordinator/http/index.js';
-import { ObservedEngineClient } from '../helpers/engine-client-adapter.js';
-import { freePort } from '../helpers/free-port.js';
-import { tinyModel } from '../helpers/tiny-model.js';
+import { startDemoApi, type DemoApi } from '../helpers/demo-api.js';
 
 const MODEL = 'demo';
 type Body = Record<string, unknown>;
 
 describe('sampling parameters (openai client, random demo-size model)', () => {
-  let engine: Engine;
-  let app: FastifyInstance;
+  let api: DemoApi;
   let client: OpenAI;
   const apple = getHarmonyTokenizer().encode(' apple')[0]!;
 
   before(async () => {
-    engine = await Engine.loadLocal(await tinyModel({ vocab: 201088 }));
-    const adapter = new ObservedEngineClient(engine, { modelId: MODEL, contextLength: 4096 });
-    app = buildHttpServer({ engine: adapter, responses: new InMemoryResponseStore(), logger: false });
-    const port = await freePort();
-    await app.listen({ port, host: '127.0.0.1' });
-    client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'unused', maxRetries: 0 });
+    api = await startDemoApi(MODEL);
+    client = api.client;
   });
-  after(async () => {
-    await app?.close();
-    await engine?.close();
-  });
+  after(async () => api?.close());
 
   const complete = (extra: Body) =>
     client.completions.create({ model: MODEL, prompt: 'Once upon a time', max_tokens: 16, temperature: 0, logprobs: 0, ...extra } as OpenAI.CompletionCreateParamsNonStreaming);

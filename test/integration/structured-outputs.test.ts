@@ -3,16 +3,11 @@
 // because the grammar's token masks allow nothing else. Schemas bound their strings and numbers,
 // since a random model never chooses to end an unbounded one.
 import assert from 'node:assert/strict';
-import type { FastifyInstance } from 'fastify';
 import OpenAI from 'openai';
-import { Engine } from '../../common/engine/engine.js';
 import { JsonGrammars } from '../../common/grammar/json-grammars.js';
 import { getHarmonyTokenizer } from '../../common/harmony/index.js';
-import { buildHttpServer, InMemoryResponseStore } from '../../coordinator/http/index.js';
-import { ObservedEngineClient } from '../helpers/engine-client-adapter.js';
-import { freePort } from '../helpers/free-port.js';
 import { schemaViolation } from '../helpers/json-schema-check.js';
-import { tinyModel } from '../helpers/tiny-model.js';
+import { startDemoApi, type DemoApi } from '../helpers/demo-api.js';
 
 const MODEL = 'demo';
 type Schema = Record<string, unknown>;
@@ -46,25 +41,17 @@ const SCHEMAS: Array<[string, Schema]> = [
 ];
 
 describe('structured outputs (openai client, random demo-size model)', () => {
-  let engine: Engine;
-  let app: FastifyInstance;
+  let api: DemoApi;
   let client: OpenAI;
   const tokenizer = getHarmonyTokenizer();
   // Token ids of the header words, to steer a random model past its analysis channel.
   const analysis = tokenizer.encode('analysis');
 
   before(async () => {
-    engine = await Engine.loadLocal(await tinyModel({ vocab: 201088 }));
-    const adapter = new ObservedEngineClient(engine, { modelId: MODEL, contextLength: 4096 });
-    app = buildHttpServer({ engine: adapter, responses: new InMemoryResponseStore(), logger: false });
-    const port = await freePort();
-    await app.listen({ port, host: '127.0.0.1' });
-    client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'unused', maxRetries: 0 });
+    api = await startDemoApi(MODEL);
+    client = api.client;
   });
-  after(async () => {
-    await app?.close();
-    await engine?.close();
-  });
+  after(async () => api?.close());
 
   function valid(text: string, schema: Schema, label: string): unknown {
     let value: unknown;
