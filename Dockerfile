@@ -18,6 +18,9 @@ RUN npm run build
 # --- runtime: production dependencies, dist/ and the gRPC contract --------------------------
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
+# Large allocations (weights, onnxruntime's copies and packed buffers) on transparent huge pages:
+# first-touch page faults dominate loading otherwise (q8 engine load 17.9-28.6 s -> 13.2-14.5 s).
+ENV GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 WORKDIR /app
 RUN groupadd --system --gid 10001 gptoss \
  && useradd --system --uid 10001 --gid gptoss --no-create-home --home-dir /app --shell /usr/sbin/nologin gptoss

@@ -6,7 +6,7 @@
 import { Checkpoint } from '../common/checkpoint/checkpoint.js';
 import { DEFAULT_CHECKPOINT_SPEC } from '../common/checkpoint/checkpoint-writer.js';
 import { ExpertClient } from '../coordinator/expert-client.js';
-import { ExpertPool } from '../worker/expert-pool.js';
+import { ExpertPool } from '../common/experts/expert-pool.js';
 import { startExpertServer } from '../worker/expert-service.js';
 import { benchModel, percentile, table } from './bench-util.js';
 

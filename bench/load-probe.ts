@@ -9,7 +9,7 @@ import { Checkpoint } from '../common/checkpoint/checkpoint.js';
 import { readChunks } from '../common/checkpoint/safetensors.js';
 import { Engine } from '../common/engine/engine.js';
 import { EXPERT_PRECISIONS, type ExpertPrecision } from '../common/experts/expert-precision.js';
-import { ExpertPool } from '../worker/expert-pool.js';
+import { ExpertPool } from '../common/experts/expert-pool.js';
 import { residentWeightBytes } from './load-weights.js';
 
 export interface LoadFigures {
@@ -45,7 +45,7 @@ function precisionArg(raw: string | undefined): ExpertPrecision {
 }
 
 async function engineFigures(model: string, precision: ExpertPrecision): Promise<LoadFigures> {
-  const engine = await Engine.loadLocal(model, { denseThreads: 2, experts: { precision, accuracyLevel: 0, intraOpThreads: 1 } });
+  const engine = await Engine.loadLocal(model, { denseThreads: 2, experts: { precision, accuracyLevel: 0 } });
   const loadS = seconds();
   await engine.generate({ promptIds: [1, 2, 3], maxTokens: 1, sampling: { temperature: 0, topP: 1, topLogprobs: 0 } });
   const firstTokenS = seconds();

@@ -7,7 +7,7 @@ import { connectNats, type ClusterConnection, type NatsConnectOptions } from '..
 import { clusterSubjects } from '../common/cluster/subjects.js';
 import type { ExpertPrecision } from '../common/experts/expert-precision.js';
 import { serverCredentials, type ServerTlsFiles } from '../common/security/grpc-credentials.js';
-import { ExpertPool } from './expert-pool.js';
+import { ExpertPool } from '../common/experts/expert-pool.js';
 import { ExpertLoadCounter } from './expert-load-counter.js';
 import { startExpertServer, type ExpertServer } from './expert-service.js';
 import { WorkerAnnouncer } from './membership-announcer.js';

@@ -42,7 +42,7 @@ export async function runGenerate(argv: string[]): Promise<void> {
     engine = cluster.engine;
     stop = () => cluster.stop();
   } else {
-    engine = await LocalEngine.loadLocal(f.model, { denseThreads: f.threads ?? 1, experts: { precision, accuracyLevel: 0, intraOpThreads: 1 } });
+    engine = await LocalEngine.loadLocal(f.model, { denseThreads: f.threads ?? 1, experts: { precision, accuracyLevel: 0 } });
     stop = () => engine.close();
   }
   const loadMs = performance.now() - loadStarted;

@@ -53,17 +53,41 @@ export function decodeMxfp4(blocks: Uint8Array, scales: Uint8Array, rows: number
  */
 export function mxfp4ToInt8Blocks(blocks: Uint8Array, scales: Uint8Array, rows: number, cols: number): { q: Uint8Array; scales: Float32Array } {
   const nBlocks = rows * (cols / 32);
+  if (blocks.length !== nBlocks * 16 || scales.length !== nBlocks) {
+    throw new Error(`mxfp4ToInt8Blocks: ${blocks.length} code bytes / ${scales.length} scales do not fit [${rows}, ${cols}]`);
+  }
   const q = new Uint8Array(nBlocks * 32);
+  // One 16-bit store per code byte (its two 8-bit values) and one table read per scale: several
+  // times faster than a byte-at-a-time loop with Math.pow per block.
+  const qPairs = new Uint16Array(q.buffer);
+  const pairs = int8Pairs();
   const s = new Float32Array(nBlocks);
-  const lut = new Uint8Array(16);
-  for (let c = 0; c < 16; c++) lut[c] = 128 + 2 * FP4_VALUES[c]!;
+  const scaleOf = e8m0HalfScales();
   for (let b = 0; b < nBlocks; b++) {
-    s[b] = Math.pow(2, scales[b]! - 128);
-    for (let j = 0; j < 16; j++) {
-      const byte = blocks[b * 16 + j]!;
-      q[b * 32 + 2 * j] = lut[byte & 0x0f]!;
-      q[b * 32 + 2 * j + 1] = lut[byte >> 4]!;
-    }
+    s[b] = scaleOf[scales[b]!]!;
+    const src = b * 16;
+    for (let j = 0; j < 16; j++) qPairs[src + j] = pairs[blocks[src + j]!]!;
   }
   return { q, scales: s };
+}
+
+/** Byte b -> its two 8-bit values (128 + 2 LUT[nibble], low nibble first) as one little-endian uint16. */
+let int8PairTable: Uint16Array | null = null;
+function int8Pairs(): Uint16Array {
+  if (!int8PairTable) {
+    int8PairTable = new Uint16Array(256);
+    const bytes = new Uint8Array(int8PairTable.buffer);
+    for (let b = 0; b < 256; b++) {
+      bytes[2 * b] = 128 + 2 * FP4_VALUES[b & 0x0f]!;
+      bytes[2 * b + 1] = 128 + 2 * FP4_VALUES[b >> 4]!;
+    }
+  }
+  return int8PairTable;
+}
+
+/** e8m0 byte s -> 2^(s - 128): the block scale of the 8-bit values, which are twice the fp4 ones. */
+let halfScaleTable: Float32Array | null = null;
+function e8m0HalfScales(): Float32Array {
+  halfScaleTable ??= Float32Array.from({ length: 256 }, (_, s) => Math.pow(2, s - 128));
+  return halfScaleTable;
 }

@@ -35,7 +35,10 @@ export interface GenerateTimings {
 
 export interface EngineOptions {
   readonly denseThreads: number;
-  readonly experts: ExpertRuntimeOptions;
+  /** Expert precision; each expert session runs on one intra-op thread of the pool. */
+  readonly experts: Omit<ExpertRuntimeOptions, 'intraOpThreads'>;
+  /** The expert pool's compute threads (default: one per core). */
+  readonly expertThreads?: number;
 }
 
 export class Engine {
@@ -50,12 +53,20 @@ export class Engine {
 
   static async loadLocal(dir: string, options: Partial<EngineOptions> = {}): Promise<Engine> {
     const ckpt = await Checkpoint.open(dir);
-    // Dense first: its unembedding is the largest transient of the load and should not land on
-    // top of every expert already resident.
-    const dense = await DenseModel.load(ckpt, { intraOpThreads: options.denseThreads ?? 1 });
+    // The experts load on the pool's threads while this thread loads the dense half: session
+    // creation blocks the thread it runs on, so this is what puts every core to work.
+    const expertsLoading = LocalExpertBackend.load(ckpt, { ...DEFAULT_EXPERT_RUNTIME, ...options.experts }, options.expertThreads);
+    // Awaited below; a failure while the dense half still loads must not surface as unhandled.
+    expertsLoading.catch(() => undefined);
+    let dense: DenseModel;
     try {
-      const experts = await LocalExpertBackend.load(ckpt, { ...DEFAULT_EXPERT_RUNTIME, ...options.experts });
-      return new Engine(ckpt, new ForwardPass(dense, experts));
+      dense = await DenseModel.load(ckpt, { intraOpThreads: options.denseThreads ?? 1 });
+    } catch (err) {
+      await expertsLoading.then((e) => e.close(), () => undefined);
+      throw err;
+    }
+    try {
+      return new Engine(ckpt, new ForwardPass(dense, await expertsLoading));
     } catch (err) {
       await dense.close();
       throw err;

@@ -1,7 +1,6 @@
 // The CPU-heavy half of loading an expert: the checkpoint's MXFP4 bytes turned into what its graph
-// holds in the chosen precision (fp32 values, exact 8-bit blocks, or the bytes as they are). Kept
-// apart from graph building so it can run on another thread (expert-decoder-pool.ts) while this
-// one hands the previous expert to onnxruntime.
+// holds in the chosen precision (fp32 values, exact 8-bit blocks), or the bytes as they are for
+// mxfp4, whose graph is fed them on each run.
 import { decodeMxfp4, mxfp4ToInt8Blocks } from '../checkpoint/mxfp4.js';
 import type { ExpertWeights } from '../checkpoint/weights.js';
 import type { ModelConfig } from '../model/model-config.js';
@@ -45,15 +44,4 @@ export function decodeExpert(c: ModelConfig, w: ExpertWeights, precision: Expert
     down: decodeProjection(precision, w.downBlocks, w.downScales, H, I),
     downBias: w.downBias,
   };
-}
-
-/** The buffers to transfer (not copy) when a decoded expert crosses threads. */
-export function decodedBuffers(d: DecodedExpert): ArrayBuffer[] {
-  const views: ArrayBufferView[] = [d.gateUpBias, d.downBias];
-  for (const p of [d.gateUp, d.down]) {
-    if (p.kind === 'fp32') views.push(p.weight);
-    else if (p.kind === 'q8') views.push(p.q, p.scales);
-    else views.push(p.blocks, p.scales);
-  }
-  return [...new Set(views.map((v) => v.buffer as ArrayBuffer))];
 }

@@ -4,9 +4,9 @@
 import type { ModelConfig } from '../model/model-config.js';
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import { loadExpertWeights } from '../checkpoint/weights.js';
-import { OrtGraph, f32 } from '../onnx/session.js';
-import { buildExpertGraph } from './expert-graph.js';
-import type { DecodedExpert } from './expert-decode.js';
+import { OrtGraph, f32, type Feeds, type SessionSettings } from '../onnx/session.js';
+import { buildExpertGraph, expertFeeds, fedExpertGraph, weightsAreFed } from './expert-graph.js';
+import { decodeExpert } from './expert-decode.js';
 import type { ExpertRuntimeOptions } from './expert-precision.js';
 
 /** Token `token` (a row of the hidden batch) needs expert `expert` with mixing weight `weight`. */
@@ -18,9 +18,18 @@ export interface ExpertAssignments {
 
 const key = (layer: number, expert: number): number => layer * 1_000_000 + expert;
 
+/** A loaded expert: a graph of its own (fp32, q8), or the shared fed graph plus its weights (mxfp4). */
+interface HeldExpert {
+  readonly graph: OrtGraph;
+  readonly weights: Feeds;
+  readonly ownsGraph: boolean;
+}
+
 export class ExpertSet {
-  private readonly graphs = new Map<number, OrtGraph>();
+  private readonly graphs = new Map<number, HeldExpert>();
   private readonly loading = new Map<number, Promise<void>>();
+  /** The one graph every fed (mxfp4) expert runs in, created with the first of them. */
+  private fedGraph: Promise<OrtGraph> | null = null;
 
   constructor(
     readonly config: ModelConfig,
@@ -36,25 +45,21 @@ export class ExpertSet {
     return [...this.graphs.keys()].map((k) => ({ layer: Math.floor(k / 1_000_000), expert: k % 1_000_000 }));
   }
 
-  /**
-   * Loads one expert (idempotent; concurrent calls share one load). `decoded`, when given, is the
-   * expert already read and decoded elsewhere (an ExpertDecoderPool); otherwise it is done here.
-   */
-  async load(layer: number, expert: number, decoded?: Promise<DecodedExpert>): Promise<void> {
+  /** Loads one expert: reads its bytes and decodes them (idempotent; concurrent calls share one load). */
+  async load(layer: number, expert: number): Promise<void> {
     const k = key(layer, expert);
     if (this.graphs.has(k)) return;
     let pending = this.loading.get(k);
     if (!pending) {
       pending = (async () => {
-        const weights = decoded ? await decoded : await loadExpertWeights(this.checkpoint, layer, expert);
-        const mxfp4 = this.options.precision === 'mxfp4';
-        const graph = await OrtGraph.create(buildExpertGraph(this.config, weights, this.options), {
-          intraOpThreads: this.options.intraOpThreads,
-          executionProvider: this.options.executionProvider,
-          noConstantFolding: mxfp4,
-          memoryArena: !mxfp4,
-        });
-        this.graphs.set(k, graph);
+        const decoded = decodeExpert(this.config, await loadExpertWeights(this.checkpoint, layer, expert), this.options.precision);
+        if (weightsAreFed(this.options)) {
+          const feeds = expertFeeds(this.config, decoded);
+          this.graphs.set(k, { graph: await this.sharedFedGraph(), weights: feeds, ownsGraph: false });
+          return;
+        }
+        const graph = await OrtGraph.create(buildExpertGraph(this.config, decoded, this.options), this.sessionSettings());
+        this.graphs.set(k, { graph, weights: {}, ownsGraph: true });
       })().finally(() => this.loading.delete(k));
       this.loading.set(k, pending);
     }
@@ -63,10 +68,23 @@ export class ExpertSet {
 
   async drop(layer: number, expert: number): Promise<void> {
     const k = key(layer, expert);
-    const g = this.graphs.get(k);
-    if (!g) return;
+    const held = this.graphs.get(k);
+    if (!held) return;
     this.graphs.delete(k);
-    await g.release();
+    if (held.ownsGraph) await held.graph.release();
+  }
+
+  private sessionSettings(): SessionSettings {
+    return { intraOpThreads: this.options.intraOpThreads, executionProvider: this.options.executionProvider };
+  }
+
+  private sharedFedGraph(): Promise<OrtGraph> {
+    if (!this.fedGraph) {
+      this.fedGraph = OrtGraph.create(fedExpertGraph(this.config, this.options), this.sessionSettings());
+      // A failed creation is retried by the next load rather than cached.
+      this.fedGraph.catch(() => (this.fedGraph = null));
+    }
+    return this.fedGraph;
   }
 
   /**
@@ -85,15 +103,15 @@ export class ExpertSet {
     }
     // Fixed expert order keeps the float summation order independent of arrival order.
     for (const e of [...byExpert.keys()].sort((x, y) => x - y)) {
-      const graph = this.graphs.get(key(layer, e));
-      if (!graph) throw new Error(`layer ${layer} expert ${e} is not loaded here`);
+      const held = this.graphs.get(key(layer, e));
+      if (!held) throw new Error(`layer ${layer} expert ${e} is not loaded here`);
       const idx = byExpert.get(e)!;
       const x = new Float32Array(idx.length * H);
       for (let j = 0; j < idx.length; j++) {
         const t = a.tokens[idx[j]!]!;
         x.set(hidden.subarray(t * H, (t + 1) * H), j * H);
       }
-      const { y } = await graph.run({ x: f32(x, [idx.length, H]) });
+      const { y } = await held.graph.run({ ...held.weights, x: f32(x, [idx.length, H]) });
       for (let j = 0; j < idx.length; j++) {
         const t = a.tokens[idx[j]!]!;
         const w = a.weights[idx[j]!]!;
@@ -107,8 +125,10 @@ export class ExpertSet {
 
   async close(): Promise<void> {
     await Promise.allSettled([...this.loading.values()]);
-    const graphs = [...this.graphs.values()];
+    const own = [...this.graphs.values()].filter((h) => h.ownsGraph).map((h) => h.graph);
     this.graphs.clear();
-    await Promise.all(graphs.map((g) => g.release()));
+    const fed = this.fedGraph;
+    this.fedGraph = null;
+    await Promise.all([...own.map((g) => g.release()), fed?.then((g) => g.release(), () => undefined)]);
   }
 }

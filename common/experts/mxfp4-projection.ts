@@ -8,10 +8,11 @@
 // onnxruntime's Gather costs about the same per index whatever the row it copies, so a byte pair
 // per index (a 1 MiB table) halves the widening time of one byte per index. The rows are split
 // into chunks whose widened weights stay a few MiB, so they are still in cache for the Gemm and
-// the per-run scratch stays small. The session must not constant-fold these nodes (it would
-// precompute the fp32 weights): OrtGraph's noConstantFolding setting.
+// the per-run scratch stays small. The weights are inputs, so there is nothing to constant-fold.
 import { FP4_VALUES } from '../checkpoint/mxfp4.js';
+import ort from 'onnxruntime-node';
 import type { GraphBuilder } from '../onnx/graph-builder.js';
+import { f32, type Feeds } from '../onnx/session.js';
 
 /** Widened weights per chunk (2 MiB of fp32): of 1, 2, 8 MiB and no chunks, 2 MiB measured fastest. */
 export const MXFP4_CHUNK_VALUES = 1 << 19;
@@ -51,47 +52,59 @@ export function addMxfp4Tables(g: GraphBuilder): Mxfp4Tables {
   };
 }
 
-export function mxfp4Projection(
-  g: GraphBuilder,
-  tables: Mxfp4Tables,
-  x: string,
-  name: string,
-  blocks: Uint8Array,
-  scales: Uint8Array,
-  bias: Float32Array,
-  outDim: number,
-  inDim: number,
-  chunkValues = MXFP4_CHUNK_VALUES,
-): string {
-  const nb = inDim / 32;
-  if (!Number.isInteger(nb) || blocks.byteLength !== outDim * nb * 16 || scales.byteLength !== outDim * nb) {
-    throw new Error(`mxfp4Projection ${name}: ${blocks.byteLength} code bytes / ${scales.byteLength} scales do not fit [${outDim}, ${inDim}]`);
-  }
+/** The row ranges of a projection's chunks (each widened and multiplied on its own). */
+export function mxfp4Chunks(outDim: number, inDim: number, chunkValues = MXFP4_CHUNK_VALUES): { first: number; rows: number }[] {
   const rowsPerChunk = Math.max(1, Math.min(outDim, Math.floor(chunkValues / inDim)));
-  const parts: string[] = [];
-  for (let first = 0, i = 0; first < outDim; first += rowsPerChunk, i++) {
-    const rows = Math.min(rowsPerChunk, outDim - first);
-    const w = widenMxfp4(g, tables, `${name}_${i}`, blocks.subarray(first * nb * 16, (first + rows) * nb * 16), scales.subarray(first * nb, (first + rows) * nb), rows, inDim);
-    // W x^T rather than x W^T: the widened weights are Gemm's A, which is streamed as it is, and
-    // only the few activation rows (B) get packed; as B they would be repacked on every run.
-    parts.push(g.op('Gemm', [w, x], { transB: { i: 1 } }));
-  }
-  const yT = parts.length === 1 ? parts[0]! : g.op('Concat', parts, { axis: { i: 0 } });
-  return g.op('Add', [g.op('Transpose', [yT], { perm: { ints: [1, 0] } }), g.initializer(`${name}_bias`, 'float32', [outDim], bias)]);
+  const chunks: { first: number; rows: number }[] = [];
+  for (let first = 0; first < outDim; first += rowsPerChunk) chunks.push({ first, rows: Math.min(rowsPerChunk, outDim - first) });
+  return chunks;
 }
 
-/** The nodes that widen MXFP4 codes [rows, in/32, 16] and scales [rows, in/32] into fp32 W [rows, in]. */
-function widenMxfp4(g: GraphBuilder, tables: Mxfp4Tables, name: string, blocks: Uint8Array, scales: Uint8Array, rows: number, inDim: number): string {
+/**
+ * The projection's nodes. Its weights are graph inputs (`${name}_codes_i`, `${name}_scales_i` per
+ * chunk, `${name}_bias`), bound on each run by mxfp4Feeds: one session then serves every expert of
+ * a process, and loading an expert is reading its bytes, with no session to create and no copy
+ * held by onnxruntime. The widening costs the same either way, since it runs on every run anyway.
+ */
+export function mxfp4Projection(g: GraphBuilder, tables: Mxfp4Tables, x: string, name: string, outDim: number, inDim: number, chunkValues = MXFP4_CHUNK_VALUES): string {
+  if (!Number.isInteger(inDim / 32)) throw new Error(`mxfp4Projection ${name}: input size ${inDim} is not a multiple of 32`);
+  const parts = mxfp4Chunks(outDim, inDim, chunkValues).map(({ rows }, i) => {
+    const w = widenMxfp4(g, tables, `${name}_${i}`, rows, inDim);
+    // W x^T rather than x W^T: the widened weights are Gemm's A, which is streamed as it is, and
+    // only the few activation rows (B) get packed; as B they would be repacked on every run.
+    return g.op('Gemm', [w, x], { transB: { i: 1 } });
+  });
+  const yT = parts.length === 1 ? parts[0]! : g.op('Concat', parts, { axis: { i: 0 } });
+  return g.op('Add', [g.op('Transpose', [yT], { perm: { ints: [1, 0] } }), g.input(`${name}_bias`, 'float32', [outDim])]);
+}
+
+/** The inputs of mxfp4Projection `name` for one matrix: views of its bytes, nothing copied (unless the codes sit at an odd offset). */
+export function mxfp4Feeds(name: string, blocks: Uint8Array, scales: Uint8Array, bias: Float32Array, outDim: number, inDim: number, chunkValues = MXFP4_CHUNK_VALUES): Feeds {
   const nb = inDim / 32;
-  const sc = g.initializer(`${name}_scales`, 'uint8', [rows, nb, 1], scales);
-  const pairs = g.initializer(`${name}_codes`, 'uint16', [rows, nb, 8], bytePairs(blocks));
+  if (!Number.isInteger(nb) || blocks.byteLength !== outDim * nb * 16 || scales.byteLength !== outDim * nb || bias.length !== outDim) {
+    throw new Error(`mxfp4 ${name}: ${blocks.byteLength} code bytes / ${scales.byteLength} scales / ${bias.length} biases do not fit [${outDim}, ${inDim}]`);
+  }
+  const pairs = bytePairs(blocks);
+  const feeds: Feeds = { [`${name}_bias`]: f32(bias, [outDim]) };
+  mxfp4Chunks(outDim, inDim, chunkValues).forEach(({ first, rows }, i) => {
+    feeds[`${name}_${i}_codes`] = new ort.Tensor('uint16', pairs.subarray(first * nb * 8, (first + rows) * nb * 8), [rows, nb, 8]);
+    feeds[`${name}_${i}_scales`] = new ort.Tensor('uint8', scales.subarray(first * nb, (first + rows) * nb), [rows, nb, 1]);
+  });
+  return feeds;
+}
+
+/** The nodes that widen MXFP4 codes [rows, in/32, 16] and scales [rows, in/32] (graph inputs) into fp32 W [rows, in]. */
+function widenMxfp4(g: GraphBuilder, tables: Mxfp4Tables, name: string, rows: number, inDim: number): string {
+  const nb = inDim / 32;
+  const sc = g.input(`${name}_scales`, 'uint8', [rows, nb, 1]);
+  const pairs = g.input(`${name}_codes`, 'uint16', [rows, nb, 8]);
   const values = g.op('Gather', [tables.quads, g.op('Cast', [pairs], { to: { i: ONNX_INT32 } })], { axis: { i: 0 } });
   const blockScale = g.op('Gather', [tables.scales, g.op('Cast', [sc], { to: { i: ONNX_INT32 } })], { axis: { i: 0 } });
   const scaled = g.op('Mul', [g.op('Reshape', [values, g.int64s([rows, nb, 32])]), blockScale]);
   return g.op('Reshape', [scaled, g.int64s([rows, inDim])]);
 }
 
-/** The same bytes as little-endian uint16 (a view when aligned, else one copy of the chunk). */
+/** The same bytes as little-endian uint16 (a view when aligned, else one copy). */
 function bytePairs(bytes: Uint8Array): Uint16Array {
   return bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2) : new Uint16Array(bytes.slice().buffer);
 }

@@ -6,16 +6,6 @@ export interface SessionSettings {
   /** Threads one run may use; 1 when parallelism comes from worker threads instead. */
   readonly intraOpThreads: number;
   readonly executionProvider?: 'cpu' | 'cuda';
-  /**
-   * Never precompute nodes over initializers (onnxruntime's ConstantFolding): a graph that widens
-   * compact weights on each run would otherwise hold the widened copy. Default false.
-   */
-  readonly noConstantFolding?: boolean;
-  /**
-   * Per-run scratch from the system allocator instead of a per-session arena, which keeps its
-   * largest run's scratch for the session's life (many sessions x widened weights). Default true.
-   */
-  readonly memoryArena?: boolean;
 }
 
 export type Feeds = Record<string, ort.Tensor>;
@@ -34,9 +24,7 @@ export class OrtGraph {
       // would steal the cores the running one needs.
       extra: {
         session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } },
-        ...(settings.noConstantFolding ? { optimization: { disable_specified_optimizers: 'ConstantFolding' } } : {}),
       },
-      ...(settings.memoryArena === false ? { enableCpuMemArena: false, enableMemPattern: false } : {}),
     });
     return new OrtGraph(session);
   }

@@ -17,7 +17,7 @@ describe('engine expert precision', () => {
     const g = loadGolden(dir);
     for (const { precision, label } of MODES) {
       it(`engine - ${label} reproduce golden ${g.name} tokens, top-5 ids, logprobs within 2e-3`, async () => {
-        const engine = await Engine.loadLocal(g.model, { experts: { precision, accuracyLevel: 0, intraOpThreads: 1 } });
+        const engine = await Engine.loadLocal(g.model, { experts: { precision, accuracyLevel: 0 } });
         try {
           for (const p of g.prompts) {
             const r = await engine.generate({ promptIds: p.prompt_ids, maxTokens: p.greedy_tokens.length, sampling: { temperature: 0, topP: 1, topLogprobs: 5 } });

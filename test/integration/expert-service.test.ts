@@ -21,7 +21,7 @@ import {
   type ExpertRequestMessage,
 } from '../../common/wire/expert-proto.js';
 import { decodeTensor, encodeTensor, float32Bytes, int32Bytes } from '../../common/wire/tensor-codec.js';
-import { ExpertPool } from '../../worker/expert-pool.js';
+import { ExpertPool } from '../../common/experts/expert-pool.js';
 import { startExpertServer, type ExpertCompute, type ExpertServer } from '../../worker/expert-service.js';
 import { ExpertClient } from '../../coordinator/expert-client.js';
 import { GOLDEN_ROOT } from '../helpers/paths.js';
@@ -443,7 +443,7 @@ describe('expert service (golden visible-v4k, 2 compute threads)', function () {
       const mod = (rel: string): string => new URL(rel, import.meta.url).href;
       const script = `
         import { startExpertServer } from ${JSON.stringify(mod('../../worker/expert-service.js'))};
-        import { ExpertPool } from ${JSON.stringify(mod('../../worker/expert-pool.js'))};
+        import { ExpertPool } from ${JSON.stringify(mod('../../common/experts/expert-pool.js'))};
         const pool = await ExpertPool.create({ checkpointDir: ${JSON.stringify(MODEL)}, threads: 1 });
         for (let e = 0; e < 8; e++) await pool.load(0, e);
         const compute = ${JSON.stringify(mode)} === 'stall'

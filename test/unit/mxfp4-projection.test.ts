@@ -2,7 +2,7 @@
 // equal decoding them in TypeScript (decodeMxfp4) followed by an fp32 matmul, chunks or not.
 import assert from 'node:assert/strict';
 import { decodeMxfp4, FP4_VALUES } from '../../common/checkpoint/mxfp4.js';
-import { addMxfp4Tables, fp4QuadTable, mxfp4Projection } from '../../common/experts/mxfp4-projection.js';
+import { addMxfp4Tables, fp4QuadTable, mxfp4Feeds, mxfp4Projection } from '../../common/experts/mxfp4-projection.js';
 import { GraphBuilder } from '../../common/onnx/graph-builder.js';
 import { OrtGraph, f32 } from '../../common/onnx/session.js';
 
@@ -37,12 +37,12 @@ describe('mxfp4 projection (widened in the graph)', () => {
       const x = Float32Array.from({ length: n * inDim }, (_, i) => Math.sin(i * 0.37));
       const g = new GraphBuilder('mxfp4_projection_test');
       const input = g.input('x', 'float32', ['n', inDim]);
-      const y = mxfp4Projection(g, addMxfp4Tables(g), input, 'p', blocks, scales, bias, outDim, inDim, chunkValues);
+      const y = mxfp4Projection(g, addMxfp4Tables(g), input, 'p', outDim, inDim, chunkValues);
       g.node('Identity', [y], ['y']);
       g.output('y', 'float32', ['n', outDim]);
-      const graph = await OrtGraph.create(g.build(), { intraOpThreads: 1, noConstantFolding: true, memoryArena: false });
+      const graph = await OrtGraph.create(g.build(), { intraOpThreads: 1 });
       try {
-        const { y: got } = await graph.run({ x: f32(x, [n, inDim]) });
+        const { y: got } = await graph.run({ ...mxfp4Feeds('p', blocks, scales, bias, outDim, inDim, chunkValues), x: f32(x, [n, inDim]) });
         const want = reference(x, n, decodeMxfp4(blocks, scales, outDim, inDim), bias, outDim, inDim);
         assert.equal(got!.length, want.length);
         for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got![i]! - want[i]!) <= 1e-5 * (1 + Math.abs(want[i]!)), `element ${i}: ${got![i]} vs ${want[i]}`);
@@ -52,8 +52,11 @@ describe('mxfp4 projection (widened in the graph)', () => {
     });
   }
 
-  it('mxfp4 projection - refuses codes or scales that do not fit the shape', () => {
+  it('mxfp4 projection - refuses codes, scales or biases that do not fit the shape, and an input size not a multiple of 32', () => {
+    assert.throws(() => mxfp4Feeds('p', new Uint8Array(15), new Uint8Array(1), new Float32Array(1), 1, 32), /do not fit/);
+    assert.throws(() => mxfp4Feeds('p', new Uint8Array(16), new Uint8Array(2), new Float32Array(1), 1, 32), /do not fit/);
+    assert.throws(() => mxfp4Feeds('p', new Uint8Array(16), new Uint8Array(1), new Float32Array(2), 1, 32), /do not fit/);
     const g = new GraphBuilder('bad');
-    assert.throws(() => mxfp4Projection(g, addMxfp4Tables(g), 'x', 'p', new Uint8Array(15), new Uint8Array(1), new Float32Array(1), 1, 32), /do not fit/);
+    assert.throws(() => mxfp4Projection(g, addMxfp4Tables(g), 'x', 'p', 1, 48), /multiple of 32/);
   });
 });

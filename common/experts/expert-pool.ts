@@ -7,11 +7,11 @@
 // summation order does not depend on which thread finished first.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { Checkpoint } from '../common/checkpoint/checkpoint.js';
-import type { ModelConfig } from '../common/model/model-config.js';
-import type { ExpertAssignments } from '../common/experts/expert-set.js';
-import { DEFAULT_EXPERT_RUNTIME, type ExpertRuntimeOptions } from '../common/experts/expert-precision.js';
-import { ExpertComputeError, ExpertUnavailableError } from '../common/errors.js';
+import { Checkpoint } from '../checkpoint/checkpoint.js';
+import type { ModelConfig } from '../model/model-config.js';
+import type { ExpertAssignments } from './expert-set.js';
+import { DEFAULT_EXPERT_RUNTIME, type ExpertRuntimeOptions } from './expert-precision.js';
+import { ExpertComputeError, ExpertUnavailableError } from '../errors.js';
 
 export interface ExpertPoolOptions {
   /** Checkpoint directory; the pool and each thread open it themselves (headers only). */

@@ -3,8 +3,8 @@
 // never pulls the expert out from under it, and onnxruntime's run() blocks this thread anyway, so
 // serving two at once would gain nothing.
 import { parentPort, workerData } from 'node:worker_threads';
-import { Checkpoint } from '../common/checkpoint/checkpoint.js';
-import { ExpertSet } from '../common/experts/expert-set.js';
+import { Checkpoint } from '../checkpoint/checkpoint.js';
+import { ExpertSet } from './expert-set.js';
 import type { PoolRequest, PoolResponse, PoolThreadData } from './expert-pool.js';
 
 const port = parentPort;
