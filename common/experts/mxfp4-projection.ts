@@ -61,7 +61,7 @@ export function mxfp4Chunks(outDim: number, inDim: number, chunkValues = MXFP4_C
 }
 
 /**
- * The projection's nodes. Its weights are graph inputs (`${name}_codes_i`, `${name}_scales_i` per
+ * The projection's nodes. Its weights are graph inputs (`${name}_${i}_codes`, `${name}_${i}_scales` per
  * chunk, `${name}_bias`), bound on each run by mxfp4Feeds: one session then serves every expert of
  * a process, and loading an expert is reading its bytes, with no session to create and no copy
  * held by onnxruntime. The widening costs the same either way, since it runs on every run anyway.
