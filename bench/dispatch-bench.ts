@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Checkpoint } from '../common/checkpoint/checkpoint.js';
 import { expertServiceDefinition } from '../common/wire/expert-proto.js';
 import { encodeTensor, float32Bytes, int32Bytes } from '../common/wire/tensor-codec.js';
-import { ExpertClient } from '../coordinator/expert-client.js';
+import { ExpertClient } from '../coordinator/experts/expert-client.js';
 import { startLocalCluster } from '../cli/local-cluster.js';
 import { benchModel, table, timeIt, REAL_20B_LAYER_SPEC } from './bench-util.js';
 

@@ -5,7 +5,7 @@
 // turns) against the old behaviour (chunkRows 0: a request is one job).
 import { Checkpoint } from '../common/checkpoint/checkpoint.js';
 import { DEFAULT_CHECKPOINT_SPEC } from '../common/checkpoint/checkpoint-writer.js';
-import { ExpertClient } from '../coordinator/expert-client.js';
+import { ExpertClient } from '../coordinator/experts/expert-client.js';
 import { ExpertPool } from '../common/experts/expert-pool.js';
 import { startExpertServer } from '../worker/expert-service.js';
 import { benchModel, percentile, table } from './bench-util.js';

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { connectNats, type ClusterConnection } from '../common/cluster/nats-connection.js';
 import { clusterSubjects } from '../common/cluster/subjects.js';
 import { NatsServer } from '../common/local/nats-server-process.js';
-import { PlacementLease } from '../coordinator/placement-lease.js';
+import { PlacementLease } from '../coordinator/control-plane/placement-lease.js';
 import { percentile, table } from './bench-util.js';
 
 const ROUNDS = 6;

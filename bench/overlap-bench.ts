@@ -10,7 +10,7 @@ import { Engine } from '../common/engine/engine.js';
 import { ForwardPass, type OverlapPolicy } from '../common/engine/forward-pass.js';
 import { encodeTensor, float32Bytes, int32Bytes } from '../common/wire/tensor-codec.js';
 import { expertServiceDefinition } from '../common/wire/expert-proto.js';
-import { ExpertClient } from '../coordinator/expert-client.js';
+import { ExpertClient } from '../coordinator/experts/expert-client.js';
 import { startLocalCluster, type LocalCluster } from '../cli/local-cluster.js';
 import { benchModel, table, timeIt } from './bench-util.js';
 import { SERVING_SPEC } from './serving-bench.js';

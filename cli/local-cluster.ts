@@ -9,7 +9,7 @@ import { freePort } from '../common/local/free-port.js';
 import { LatencyProxyProcess } from '../common/local/latency-proxy-process.js';
 import { NatsServer } from '../common/local/nats-server-process.js';
 import { createLogger, type Logger } from '../common/log.js';
-import { ClusterExperts } from '../coordinator/cluster-experts.js';
+import { ClusterExperts } from '../coordinator/experts/cluster-experts.js';
 import { WorkerProcess } from './worker-processes.js';
 
 export interface LocalClusterOptions {

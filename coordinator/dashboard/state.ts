@@ -1,7 +1,7 @@
 // The JSON the dashboard page polls: workers, placement grid, per-expert tokens, history, sessions.
-import type { ClusterExperts } from '../cluster-experts.js';
+import type { ClusterExperts } from '../experts/cluster-experts.js';
 import type { DashboardStats, HistoryPoint } from './stats.js';
-import type { RereplicationFigures } from '../rereplication.js';
+import type { RereplicationFigures } from '../control-plane/rereplication.js';
 
 export interface DashboardSource {
   readonly experts: ClusterExperts;

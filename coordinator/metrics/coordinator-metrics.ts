@@ -40,15 +40,15 @@
 //   gptoss_session_blocks_evicted_total, gptoss_session_unavailable_total   (Redis session store)
 //   gptoss_http_requests_total{method,route,status}, gptoss_http_requests_in_flight,
 //   gptoss_prompt_tokens_total, gptoss_cached_prompt_tokens_total, gptoss_completion_tokens_total
-//       the series the HTTP server's default /metrics exported (coordinator/http/metrics.ts), kept
+//       the series the HTTP server's default /metrics exported (coordinator/api/metrics.ts), kept
 //       under the same names; the request counters come from Fastify hooks (instrumentHttp), the
 //       token counters from the scheduler's finished requests.
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { LayerRouting } from '../../common/experts/expert-backend.js';
-import type { RequestEvent } from '../serving/scheduler.js';
+import type { RequestEvent } from '../engine-core/scheduler.js';
 import type { KvSessionStats } from '../session/session-store.js';
-import type { RereplicationFigures } from '../rereplication.js';
+import type { RereplicationFigures } from '../control-plane/rereplication.js';
 
 /** Latency buckets (seconds) of vLLM's histograms. */
 const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560];

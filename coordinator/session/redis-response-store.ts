@@ -1,7 +1,7 @@
 // Stored responses for the Responses API (`store: true`, `previous_response_id`), as JSON under
 // `${prefix}:resp:${id}` with a TTL, so any coordinator replica can continue a conversation.
 //
-// Coded against the structural shape of ResponseStore in coordinator/http/response-store.ts
+// Coded against the structural shape of ResponseStore in coordinator/api/response-store.ts
 // (`get(id)`, `put(resp, ttlSeconds)`, a JSON-serializable response with an `id`):
 // `new RedisResponseStore<StoredResponse>(...)` satisfies it. Redis down: `get` answers null and
 // `put` drops the response (one warning per outage), like the KV store.
@@ -14,7 +14,7 @@ export interface StoredResponseLike {
   readonly id: string;
 }
 
-/** The shape of coordinator/http/response-store.ts's ResponseStore. */
+/** The shape of coordinator/api/response-store.ts's ResponseStore. */
 export interface ResponseStoreLike<T extends StoredResponseLike> {
   get(id: string): Promise<T | null>;
   put(resp: T, ttlSeconds: number): Promise<void>;

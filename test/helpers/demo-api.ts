@@ -2,7 +2,7 @@
 // official openai client pointed at it: what the API-level integration tests talk to.
 import OpenAI from 'openai';
 import { Engine } from '../../common/engine/engine.js';
-import { buildHttpServer, InMemoryResponseStore } from '../../coordinator/http/index.js';
+import { buildHttpServer, InMemoryResponseStore } from '../../coordinator/api/index.js';
 import { ObservedEngineClient } from './engine-client-adapter.js';
 import { freePort } from './free-port.js';
 import { tinyModel } from './tiny-model.js';

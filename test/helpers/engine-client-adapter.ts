@@ -1,8 +1,8 @@
 // Wraps the real continuous-batching Scheduler (single-process engine) for HTTP tests, recording
 // what reached it: generations started, how each ended, and a readiness switch for /health.
 import type { Engine } from '../../common/engine/engine.js';
-import type { EngineClient, FinishReason, GenerationEvent, GenerationParams, HealthReport } from '../../coordinator/serving/engine-client.js';
-import { Scheduler } from '../../coordinator/serving/scheduler.js';
+import type { EngineClient, FinishReason, GenerationEvent, GenerationParams, HealthReport } from '../../coordinator/engine-core/engine-client.js';
+import { Scheduler } from '../../coordinator/engine-core/scheduler.js';
 
 export interface ObservedEngineClientOptions {
   readonly modelId: string;

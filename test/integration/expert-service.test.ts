@@ -23,7 +23,7 @@ import {
 import { decodeTensor, encodeTensor, float32Bytes, int32Bytes } from '../../common/wire/tensor-codec.js';
 import { ExpertPool } from '../../common/experts/expert-pool.js';
 import { startExpertServer, type ExpertCompute, type ExpertServer } from '../../worker/expert-service.js';
-import { ExpertClient } from '../../coordinator/expert-client.js';
+import { ExpertClient } from '../../coordinator/experts/expert-client.js';
 import { GOLDEN_ROOT } from '../helpers/paths.js';
 import { maxAbsDiff } from '../helpers/golden.js';
 

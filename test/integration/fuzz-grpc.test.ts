@@ -13,7 +13,7 @@ import { ExpertSet } from '../../common/experts/expert-set.js';
 import { DEFAULT_EXPERT_RUNTIME } from '../../common/experts/expert-precision.js';
 import { DType, METADATA_FINGERPRINT, METADATA_PROTOCOL, PROTOCOL_VERSION, expertServiceDefinition, type ExpertReplyMessage, type ExpertRequestMessage } from '../../common/wire/expert-proto.js';
 import { encodeTensor, float32Bytes, int32Bytes } from '../../common/wire/tensor-codec.js';
-import { ExpertClient } from '../../coordinator/expert-client.js';
+import { ExpertClient } from '../../coordinator/experts/expert-client.js';
 import { ExpertPool } from '../../common/experts/expert-pool.js';
 import { startExpertServer, type ExpertServer } from '../../worker/expert-service.js';
 import { GOLDEN_ROOT } from '../helpers/paths.js';

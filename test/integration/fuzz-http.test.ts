@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
 import { Engine } from '../../common/engine/engine.js';
-import { buildHttpServer, InMemoryResponseStore } from '../../coordinator/http/index.js';
+import { buildHttpServer, InMemoryResponseStore } from '../../coordinator/api/index.js';
 import { ObservedEngineClient } from '../helpers/engine-client-adapter.js';
 import { freePort } from '../helpers/free-port.js';
 import { tinyModel } from '../helpers/tiny-model.js';

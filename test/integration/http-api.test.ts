@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import OpenAI from 'openai';
 import { Engine } from '../../common/engine/engine.js';
 import { getHarmonyTokenizer } from '../../common/harmony/index.js';
-import { buildHttpServer, InMemoryResponseStore } from '../../coordinator/http/index.js';
+import { buildHttpServer, InMemoryResponseStore } from '../../coordinator/api/index.js';
 import { ObservedEngineClient } from '../helpers/engine-client-adapter.js';
 import { freePort } from '../helpers/free-port.js';
 import { tinyModel } from '../helpers/tiny-model.js';

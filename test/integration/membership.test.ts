@@ -6,8 +6,8 @@ import { clusterSubjects, type ClusterSubjects } from '../../common/cluster/subj
 import { decodePlacementRecord, type PlacementRecord } from '../../common/cluster/events.js';
 import { WorkerAnnouncer } from '../../worker/membership-announcer.js';
 import { PlacementFollower, reconcile } from '../../common/cluster/placement-follower.js';
-import { ClusterMembership } from '../../coordinator/membership.js';
-import { PlacementManager } from '../../coordinator/placement-manager.js';
+import { ClusterMembership } from '../../coordinator/control-plane/membership.js';
+import { PlacementManager } from '../../coordinator/control-plane/placement-manager.js';
 import { ClusterTimeoutError } from '../../common/errors.js';
 import { NatsServer } from '../helpers/nats-server.js';
 

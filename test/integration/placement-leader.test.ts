@@ -10,9 +10,9 @@ import { clusterSubjects, type ClusterSubjects } from '../../common/cluster/subj
 import type { PlacementRecord } from '../../common/cluster/events.js';
 import { PlacementFollower, reconcile } from '../../common/cluster/placement-follower.js';
 import { WorkerAnnouncer } from '../../worker/membership-announcer.js';
-import { ClusterMembership } from '../../coordinator/membership.js';
-import { PlacementManager, type PlacementWriterGate } from '../../coordinator/placement-manager.js';
-import { PlacementLease } from '../../coordinator/placement-lease.js';
+import { ClusterMembership } from '../../coordinator/control-plane/membership.js';
+import { PlacementManager, type PlacementWriterGate } from '../../coordinator/control-plane/placement-manager.js';
+import { PlacementLease } from '../../coordinator/control-plane/placement-lease.js';
 import { NatsServer } from '../helpers/nats-server.js';
 import { until } from '../helpers/until.js';
 

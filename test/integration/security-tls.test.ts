@@ -14,7 +14,7 @@ import { ExpertSet } from '../../common/experts/expert-set.js';
 import { DEFAULT_EXPERT_RUNTIME } from '../../common/experts/expert-precision.js';
 import { channelCredentials, clientTlsFromFlags, serverCredentials, serverTlsFromFlags } from '../../common/security/grpc-credentials.js';
 import { natsOptionsFromEnv } from '../../common/security/nats-env.js';
-import { ExpertClient } from '../../coordinator/expert-client.js';
+import { ExpertClient } from '../../coordinator/experts/expert-client.js';
 import { ExpertPool } from '../../common/experts/expert-pool.js';
 import { startExpertServer, type ExpertServer } from '../../worker/expert-service.js';
 import { GOLDEN_ROOT } from '../helpers/paths.js';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { ClusterMessageError, ConfigError } from '../../common/errors.js';
 import { decodeCoordinatorAnnouncement, decodeLeaderLease, decodePlacementRecord, encodeJson } from '../../common/cluster/events.js';
 import { clusterSubjects } from '../../common/cluster/subjects.js';
-import { parsePlacementLeaseOptions, PLACEMENT_LEASE_DEFAULTS } from '../../coordinator/placement-lease.js';
+import { parsePlacementLeaseOptions, PLACEMENT_LEASE_DEFAULTS } from '../../coordinator/control-plane/placement-lease.js';
 import { ExpertLoadCounter } from '../../worker/expert-load-counter.js';
 
 const bytes = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));

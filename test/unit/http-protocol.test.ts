@@ -1,11 +1,11 @@
 // Request validation names the bad parameter; the error table; stop strings; context fitting.
 import assert from 'node:assert/strict';
 import { ExpertUnavailableError, InvalidRequestError, QueueFullError, RequestAbortedError } from '../../common/errors.js';
-import { AuthenticationError, ModelNotFoundError, NotFoundError, toHttpError } from '../../coordinator/http/errors.js';
-import { fitMaxTokens } from '../../coordinator/http/generation.js';
-import { checkModel, parseChatCompletionRequest, parseCompletionRequest } from '../../coordinator/http/protocol.js';
-import { parseResponsesRequest } from '../../coordinator/http/responses-protocol.js';
-import { StopStringMatcher } from '../../coordinator/http/stop-strings.js';
+import { AuthenticationError, ModelNotFoundError, NotFoundError, toHttpError } from '../../coordinator/api/errors.js';
+import { fitMaxTokens } from '../../coordinator/api/generation.js';
+import { checkModel, parseChatCompletionRequest, parseCompletionRequest } from '../../coordinator/api/protocol.js';
+import { parseResponsesRequest } from '../../coordinator/api/responses-protocol.js';
+import { StopStringMatcher } from '../../coordinator/api/stop-strings.js';
 
 const user = { role: 'user', content: 'hi' };
 

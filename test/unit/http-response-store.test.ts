@@ -1,7 +1,7 @@
 // The ResponseStore contract, run against the in-memory store; another implementation (Redis) can
 // run the same suite by calling describeResponseStoreContract with its own factory.
 import assert from 'node:assert/strict';
-import { InMemoryResponseStore, type ResponseStore, type StoredResponse } from '../../coordinator/http/response-store.js';
+import { InMemoryResponseStore, type ResponseStore, type StoredResponse } from '../../coordinator/api/response-store.js';
 
 export function storedResponse(id: string): StoredResponse {
   return {

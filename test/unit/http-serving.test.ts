@@ -6,8 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { ExpertUnavailableError, QueueFullError } from '../../common/errors.js';
 import { getHarmonyTokenizer, type HarmonyTokenizer } from '../../common/harmony/index.js';
-import { buildHttpServer, InMemoryResponseStore } from '../../coordinator/http/index.js';
-import type { EngineClient, GenerationEvent, GenerationParams, HealthReport } from '../../coordinator/serving/engine-client.js';
+import { buildHttpServer, InMemoryResponseStore } from '../../coordinator/api/index.js';
+import type { EngineClient, GenerationEvent, GenerationParams, HealthReport } from '../../coordinator/engine-core/engine-client.js';
 
 const MODEL = 'gpt-oss-test';
 const REASONING_THEN_CALL =

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { computeLoadAwarePlacement, computePlacement } from '../../common/cluster/placement.js';
-import { loadShift, parsePlacementManagerOptions, PlacementManager } from '../../coordinator/placement-manager.js';
+import { loadShift, parsePlacementManagerOptions, PlacementManager } from '../../coordinator/control-plane/placement-manager.js';
 import { ConfigError } from '../../common/errors.js';
 import { holders, ids, workers } from '../helpers/placement.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { RereplicationTracker } from '../../coordinator/rereplication.js';
-import type { WorkerInfo } from '../../coordinator/membership.js';
+import { RereplicationTracker } from '../../coordinator/control-plane/rereplication.js';
+import type { WorkerInfo } from '../../coordinator/control-plane/membership.js';
 import { decodeWorkerAnnouncement } from '../../common/cluster/events.js';
 
 const worker = (workerId: string, held: number[]): WorkerInfo => ({ workerId, address: 'h:1', capacity: 10, modelFingerprint: 'f', held, draining: false, startedAtMs: 0, seq: 1, lastSeenMs: 0 });

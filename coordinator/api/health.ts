@@ -1,6 +1,6 @@
 // GET /health (open even when API keys are set: probes carry none) and GET /metrics.
 import type { FastifyInstance } from 'fastify';
-import type { EngineClient, HealthReport } from '../serving/engine-client.js';
+import type { EngineClient, HealthReport } from '../engine-core/engine-client.js';
 
 export interface HealthBody {
   readonly status: 'ok' | 'unavailable';

@@ -2,7 +2,7 @@
 // stream (opened on first use, reopened on the first use after it breaks), replies matched to
 // calls by request_id, a deadline per call, and the one table from gRPC status to error class.
 import * as grpc from '@grpc/grpc-js';
-import { WorkerDispatchError, WorkerHandshakeError, WorkerRejectedError } from '../common/errors.js';
+import { WorkerDispatchError, WorkerHandshakeError, WorkerRejectedError } from '../../common/errors.js';
 import {
   MAX_MESSAGE_BYTES,
   METADATA_AUTHORIZATION,
@@ -14,8 +14,8 @@ import {
   type ExpertReplyMessage,
   type ExpertRequestMessage,
   type WorkerInfoMessage,
-} from '../common/wire/expert-proto.js';
-import { decodeTensor, encodeTensor, float32Bytes, int32Bytes, wireDtypeCode, type WireDtype } from '../common/wire/tensor-codec.js';
+} from '../../common/wire/expert-proto.js';
+import { decodeTensor, encodeTensor, float32Bytes, int32Bytes, wireDtypeCode, type WireDtype } from '../../common/wire/tensor-codec.js';
 
 export interface ExpertClientOptions {
   /** 'host:port' of the worker. */

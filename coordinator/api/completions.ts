@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { InvalidRequestError, RequestAbortedError } from '../../common/errors.js';
 import type { SampledToken } from '../../common/engine/sampler.js';
 import { HarmonyTokens } from '../../common/harmony/index.js';
-import type { GenerationEvent } from '../serving/engine-client.js';
+import type { GenerationEvent } from '../engine-core/engine-client.js';
 import { merge, startChoices, totalUsage, type Choice } from './choices.js';
 import { abortOnDisconnect, fitMaxTokens, newId, nowSeconds, stopTokenIdsOf, usageOf, type ServingContext } from './generation.js';
 import { appendCompletionLogprobs, emptyCompletionLogprobs } from './logprobs.js';

@@ -10,12 +10,12 @@
 import { EventEmitter } from 'node:events';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
-import { ClusterTimeoutError, ConfigError, PlacementConflictError } from '../common/errors.js';
-import { decodeOrDrop, decodePlacementRecord, encodeJson, silentLog, type ClusterLog, type ExpertLoadReport, type PlacementRecord } from '../common/cluster/events.js';
-import { isRevisionConflict, openPlacementKv } from '../common/cluster/nats-connection.js';
-import { PlacementFollower } from '../common/cluster/placement-follower.js';
-import { activeFromTarget, computeLoadAwarePlacement, computePlacement, routingTable } from '../common/cluster/placement.js';
-import type { ClusterSubjects } from '../common/cluster/subjects.js';
+import { ClusterTimeoutError, ConfigError, PlacementConflictError } from '../../common/errors.js';
+import { decodeOrDrop, decodePlacementRecord, encodeJson, silentLog, type ClusterLog, type ExpertLoadReport, type PlacementRecord } from '../../common/cluster/events.js';
+import { isRevisionConflict, openPlacementKv } from '../../common/cluster/nats-connection.js';
+import { PlacementFollower } from '../../common/cluster/placement-follower.js';
+import { activeFromTarget, computeLoadAwarePlacement, computePlacement, routingTable } from '../../common/cluster/placement.js';
+import type { ClusterSubjects } from '../../common/cluster/subjects.js';
 import type { ClusterMembership } from './membership.js';
 
 /** Who may write the record (PlacementLease); without one this manager is the only writer. */

@@ -5,7 +5,7 @@
 // non-streaming endpoints both consume these events, so their results agree by construction.
 import { HarmonyTokens, StreamingHarmonyParser, type HarmonyParserEvent, type HarmonyTokenizer, type ParsedMessageInfo } from '../../common/harmony/index.js';
 import type { SampledToken } from '../../common/engine/sampler.js';
-import type { FinishReason, GenerationEvent } from '../serving/engine-client.js';
+import type { FinishReason, GenerationEvent } from '../engine-core/engine-client.js';
 import type { TokenCounts } from './generation.js';
 import { StopStringMatcher } from './stop-strings.js';
 

@@ -11,10 +11,10 @@
 import { EventEmitter } from 'node:events';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
-import { ConfigError } from '../common/errors.js';
-import { decodeLeaderLease, decodeOrDrop, encodeJson, silentLog, type ClusterLog, type LeaderLease } from '../common/cluster/events.js';
-import { isRevisionConflict, openLeaseKv } from '../common/cluster/nats-connection.js';
-import { validateWorkerId, type ClusterSubjects } from '../common/cluster/subjects.js';
+import { ConfigError } from '../../common/errors.js';
+import { decodeLeaderLease, decodeOrDrop, encodeJson, silentLog, type ClusterLog, type LeaderLease } from '../../common/cluster/events.js';
+import { isRevisionConflict, openLeaseKv } from '../../common/cluster/nats-connection.js';
+import { validateWorkerId, type ClusterSubjects } from '../../common/cluster/subjects.js';
 
 export interface PlacementLeaseOptions {
   /** This coordinator's id (one subject token). Required. */

@@ -3,20 +3,20 @@
 // client per live worker, and the RemoteExpertBackend the forward pass dispatches through.
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { ClusterLog } from '../common/cluster/events.js';
-import { connectNats, type ClusterConnection, type NatsConnectOptions } from '../common/cluster/nats-connection.js';
-import { clusterSubjects } from '../common/cluster/subjects.js';
-import { ClusterTimeoutError, WorkerDispatchError } from '../common/errors.js';
+import type { ClusterLog } from '../../common/cluster/events.js';
+import { connectNats, type ClusterConnection, type NatsConnectOptions } from '../../common/cluster/nats-connection.js';
+import { clusterSubjects } from '../../common/cluster/subjects.js';
+import { ClusterTimeoutError, WorkerDispatchError } from '../../common/errors.js';
 import { ExpertClient } from './expert-client.js';
-import { ClusterMembership } from './membership.js';
-import { PlacementManager } from './placement-manager.js';
-import { PlacementLease } from './placement-lease.js';
-import { CoordinatorRoster } from './coordinator-roster.js';
-import { RereplicationTracker } from './rereplication.js';
+import { ClusterMembership } from '../control-plane/membership.js';
+import { PlacementManager } from '../control-plane/placement-manager.js';
+import { PlacementLease } from '../control-plane/placement-lease.js';
+import { CoordinatorRoster } from '../control-plane/coordinator-roster.js';
+import { RereplicationTracker } from '../control-plane/rereplication.js';
 import { RemoteExpertBackend, type ExpertDispatcher } from './remote-expert-backend.js';
-import type { LayerRouting } from '../common/experts/expert-backend.js';
-import type { WireDtype } from '../common/wire/tensor-codec.js';
-import { channelCredentials, tlsChannelOptions, type ClientTlsFiles } from '../common/security/grpc-credentials.js';
+import type { LayerRouting } from '../../common/experts/expert-backend.js';
+import type { WireDtype } from '../../common/wire/tensor-codec.js';
+import { channelCredentials, tlsChannelOptions, type ClientTlsFiles } from '../../common/security/grpc-credentials.js';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 
 export interface ClusterExpertsOptions {

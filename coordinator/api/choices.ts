@@ -1,7 +1,7 @@
 // The n choices of one request: each its own generation (own seed, own grammar state, own abort
 // for its stop strings), all in one prefill group so the prompt is computed once.
 import type { LogitsProcessor } from '../../common/engine/logits-processors.js';
-import type { EngineClient, GenerationEvent, GenerationParams } from '../serving/engine-client.js';
+import type { EngineClient, GenerationEvent, GenerationParams } from '../engine-core/engine-client.js';
 import { samplingParams, startGeneration } from './generation.js';
 import type { SamplingRequest, Usage } from './protocol.js';
 

@@ -2,9 +2,9 @@
 // by the worker that will run them, one message goes to each worker (over its long-lived stream),
 // and the per-worker weighted sums are added up. A worker that fails with a retryable error has its
 // share re-sent to another holder of the same experts.
-import { ExpertUnavailableError, WorkerDispatchError } from '../common/errors.js';
-import type { ExpertBackend, LayerRouting } from '../common/experts/expert-backend.js';
-import type { WireDtype } from '../common/wire/tensor-codec.js';
+import { ExpertUnavailableError, WorkerDispatchError } from '../../common/errors.js';
+import type { ExpertBackend, LayerRouting } from '../../common/experts/expert-backend.js';
+import type { WireDtype } from '../../common/wire/tensor-codec.js';
 
 /** What a dispatch needs from a worker connection (ExpertClient implements it). */
 export interface ExpertDispatcher {

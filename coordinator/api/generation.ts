@@ -7,7 +7,7 @@ import type { FastifyReply } from 'fastify';
 import { InvalidRequestError } from '../../common/errors.js';
 import type { SamplingParams } from '../../common/engine/sampler.js';
 import type { HarmonyTokenizer } from '../../common/harmony/index.js';
-import type { EngineClient, GenerationEvent } from '../serving/engine-client.js';
+import type { EngineClient, GenerationEvent } from '../engine-core/engine-client.js';
 import type { HttpMetrics } from './metrics.js';
 import type { StructuredOutputs } from './structured-output.js';
 import type { SamplingRequest, Usage } from './protocol.js';

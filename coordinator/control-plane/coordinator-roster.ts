@@ -3,9 +3,9 @@
 // coordinator not heard from for timeoutMs. Only the dashboard and /metrics read it; nothing
 // depends on it for correctness (the lease alone decides who writes).
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { ConfigError } from '../common/errors.js';
-import { decodeCoordinatorAnnouncement, decodeOrDrop, encodeJson, silentLog, type ClusterLog, type CoordinatorAnnouncement } from '../common/cluster/events.js';
-import { validateWorkerId, type ClusterSubjects } from '../common/cluster/subjects.js';
+import { ConfigError } from '../../common/errors.js';
+import { decodeCoordinatorAnnouncement, decodeOrDrop, encodeJson, silentLog, type ClusterLog, type CoordinatorAnnouncement } from '../../common/cluster/events.js';
+import { validateWorkerId, type ClusterSubjects } from '../../common/cluster/subjects.js';
 
 export interface CoordinatorRosterOptions {
   /** This coordinator's id (one subject token). Required. */

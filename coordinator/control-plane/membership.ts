@@ -5,7 +5,7 @@
 // reconnect every worker gets a fresh timeout and the next heartbeats resync the table.
 import { EventEmitter } from 'node:events';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { ClusterTimeoutError, ConfigError } from '../common/errors.js';
+import { ClusterTimeoutError, ConfigError } from '../../common/errors.js';
 import {
   decodeExpertLoadReport,
   decodeOrDrop,
@@ -15,8 +15,8 @@ import {
   type ClusterLog,
   type ExpertLoadReport,
   type WorkerAnnouncement,
-} from '../common/cluster/events.js';
-import type { ClusterSubjects } from '../common/cluster/subjects.js';
+} from '../../common/cluster/events.js';
+import type { ClusterSubjects } from '../../common/cluster/subjects.js';
 
 export interface WorkerInfo extends WorkerAnnouncement {
   /** When the last message from this worker arrived. */

@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { getHarmonyTokenizer, type HarmonyTokenizer } from '../../common/harmony/index.js';
-import type { EngineClient } from '../serving/engine-client.js';
+import type { EngineClient } from '../engine-core/engine-client.js';
 import { ChatCompletionsServing, registerChatCompletions } from './chat-completions.js';
 import { CompletionsServing, registerCompletions } from './completions.js';
 import { AuthenticationError, envelope, registerErrorHandling } from './errors.js';

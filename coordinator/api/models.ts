@@ -1,7 +1,7 @@
 // GET /v1/models and GET /v1/models/:id: the one served model. Ids may hold a slash
 // ("openai/gpt-oss-120b"), which clients send as %2F or as a path, so the id is the rest of the path.
 import type { FastifyInstance } from 'fastify';
-import type { EngineClient } from '../serving/engine-client.js';
+import type { EngineClient } from '../engine-core/engine-client.js';
 import { ModelNotFoundError } from './errors.js';
 import type { ModelCard, ModelList } from './protocol.js';
 
