@@ -17,7 +17,7 @@ const FLAGS = {
   capacity: { type: 'int', min: 1, description: 'expert slots this worker holds at most (default: all)' },
   threads: { type: 'int', min: 1, description: threadsHelp('expert compute threads') },
   'expert-precision': { type: 'string', choices: EXPERT_PRECISIONS, description: 'fp32 (exact, default), q8 (exact 8-bit re-encoding) or mxfp4 (the checkpoint\'s 4-bit bytes, exact, widened per run)' },
-  'execution-provider': { type: 'string', choices: ['cpu', 'cuda'], description: 'onnxruntime provider for the experts: cpu (default) or cuda (GPU image)' },
+  'execution-provider': { type: 'string', choices: ['cpu', 'cuda'], description: 'onnxruntime provider for the experts: cpu (default) or cuda (GPU image; a graph the CUDA provider cannot run entirely is an error, never a silent CPU fallback)' },
   'accuracy-level': { type: 'int', min: 0, description: 'q8 MatMulNBits accuracy level: 0 (fp32 activations, default) or 4 (int8)' },
   'worker-id': { type: 'string', description: 'unique id (default: hostname-random)' },
   'heartbeat-ms': { type: 'int', min: 50, description: 'heartbeat period (default 1000)' },
