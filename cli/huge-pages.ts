@@ -51,6 +51,8 @@ function followParent(): boolean {
     process.channel.unref();
     process.once('disconnect', () => process.kill(process.pid, 'SIGKILL'));
   }
+  // A parent killed while this process was still starting: the channel closed (and is gone) already.
+  if (process.connected === false) process.kill(process.pid, 'SIGKILL');
   return true;
 }
 

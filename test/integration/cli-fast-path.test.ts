@@ -5,7 +5,7 @@
 // NODE_OPTIONS (which both processes inherit) reports each process's pid, parent and environment.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -21,18 +21,21 @@ interface Report {
   readonly tunables: string | null;
 }
 
-// Reports on stderr; with `hold`, a process started with the tunable stays up (an interval) and
-// exits 7 on SIGTERM, so signals can be sent through the parent.
+// Each process reports itself on stderr.
 const PRELOAD = `
 import { readFileSync } from 'node:fs';
 const env = readFileSync('/proc/self/environ', 'utf8').split('\\0').find((e) => e.startsWith('GLIBC_TUNABLES='));
 const execTunables = env ? env.slice('GLIBC_TUNABLES='.length) : null;
 const tunables = process.env.GLIBC_TUNABLES ?? null;
-process.stderr.write('REPORT ' + JSON.stringify({ pid: process.pid, ppid: process.ppid, execTunables, tunables }) + '\\n');
+// HOLD: a process started with the tunable stays up and exits 7 on SIGTERM (set before reporting,
+// so a signal sent once the report is seen finds the handler).
 if (process.env.HOLD === '1' && tunables) {
   setInterval(() => {}, 1000);
   process.on('SIGTERM', () => process.exit(7));
 }
+process.stderr.write('REPORT ' + JSON.stringify({ pid: process.pid, ppid: process.ppid, execTunables, tunables }) + '\\n');
+// STALL: the child keeps busy for a moment after reporting, before the bin's own code runs.
+if (process.env.STALL === '1' && tunables) { const t = Date.now(); while (Date.now() - t < 500); }
 `;
 
 describe('gptoss fast path by default', () => {
@@ -51,14 +54,17 @@ describe('gptoss fast path by default', () => {
     started.length = 0;
   });
 
-  function run(args: string[], env: Record<string, string | undefined>): { child: ChildProcess; reports: Report[]; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string }> } {
+  function run(args: string[], env: Record<string, string | undefined>, onReport?: (r: Report, wrapper: ChildProcess) => void): { child: ChildProcess; reports: Report[]; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string }> } {
     const base = { ...process.env };
     delete base['GLIBC_TUNABLES'];
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...base, NODE_OPTIONS: `--import=${preload}`, ...env } });
     const reports: Report[] = [];
     started.push(reports);
     readline.createInterface({ input: child.stderr! }).on('line', (l) => {
-      if (l.startsWith('REPORT ')) reports.push(JSON.parse(l.slice(7)) as Report);
+      if (!l.startsWith('REPORT ')) return;
+      const r = JSON.parse(l.slice(7)) as Report;
+      reports.push(r);
+      onReport?.(r, child);
     });
     let stdout = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -111,6 +117,14 @@ describe('gptoss fast path by default', () => {
     killed.r.child.kill('SIGKILL');
     await killed.r.done;
     await until(() => !alive(killed.childPid), 10_000, 'the child to die with its parent');
+
+    // Killed while the child is still starting (its preload runs before the bin's own code).
+    const early = run(['help'], { HOLD: '1', STALL: '1' }, (r, wrapper) => {
+      if (r.ppid === wrapper.pid) wrapper.kill('SIGKILL');
+    });
+    await early.done;
+    const earlyChild = early.reports.find((p) => p.ppid === early.child.pid)!;
+    await until(() => !alive(earlyChild.pid), 10_000, 'the child to die with its parent killed at start-up');
   });
 
   it('cli fast path - --threads defaults to all cores in generate, coordinator, worker and start (--help says how many)', async () => {
@@ -125,10 +139,10 @@ describe('gptoss fast path by default', () => {
   });
 });
 
+/** Whether `pid` runs (a zombie waiting for its reaper does not). */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
   } catch {
     return false;
   }
