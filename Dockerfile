@@ -3,15 +3,17 @@
 #   docker build -t gptoss-cluster:0.1.0 .
 #   docker run --rm gptoss-cluster:0.1.0 coordinator --model /models/gpt-oss-20b ...
 #   docker run --rm gptoss-cluster:0.1.0 worker --model /models/gpt-oss-20b ...
-# onnxruntime-node's CPU build is bundled in its npm package; .npmrc skips the download of the
-# CUDA provider (see Dockerfile.cuda for the GPU image).
+# onnxruntime-node's CPU build is bundled in its npm package; its install script, which would
+# download the CUDA provider, never runs: package.json's allowScripts denies it (npm 11), and
+# ONNXRUNTIME_NODE_INSTALL=skip makes it a no-op under the base image's npm 10, which ignores
+# allowScripts (see Dockerfile.cuda for the GPU image).
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 # --- build: every dependency, then tsc -> dist/ ---------------------------------------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
-RUN npm ci --no-audit --no-fund
+COPY package.json package-lock.json ./
+RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build
 
@@ -24,8 +26,8 @@ ENV GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 WORKDIR /app
 RUN groupadd --system --gid 10001 gptoss \
  && useradd --system --uid 10001 --gid gptoss --no-create-home --home-dir /app --shell /usr/sbin/nologin gptoss
-COPY package.json package-lock.json .npmrc ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY package.json package-lock.json ./
+RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist/cli dist/cli
 COPY --from=build /app/dist/common dist/common
 COPY --from=build /app/dist/coordinator dist/coordinator

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import readline from 'node:readline';
+import { withHugePages } from './huge-pages.js';
 
 const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
 const live = new Set<ChildProcess>();
@@ -23,7 +24,8 @@ export interface CliChildOptions {
  * accepts; rejects, with the child's recent stderr, if the child exits first.
  */
 export function startCliChild<T>(args: readonly string[], o: CliChildOptions, name: string, ready: (msg: Record<string, unknown>, child: ChildProcess) => T | undefined): Promise<T> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: o.logLevel ?? 'warn', ...o.env } });
+  // Started with the huge-page setting, so a child never re-executes itself (a signal reaches it directly).
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: withHugePages({ ...process.env, LOG_LEVEL: o.logLevel ?? 'warn', ...o.env }) });
   live.add(child);
   child.once('exit', () => live.delete(child));
   let stderr = '';

@@ -187,3 +187,46 @@ export class PlacementConflictError extends GptOssError {
     super(message, options);
   }
 }
+
+/**
+ * An ONNX model that cannot be read back or reasoned about: malformed bytes, or a value whose
+ * element type cannot be inferred (an op without a type rule); names the node when there is one.
+ */
+export class OnnxModelError extends GptOssError {
+  override readonly name = 'OnnxModelError';
+  constructor(
+    message: string,
+    readonly node: string | null = null,
+    readonly opType: string | null = null,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** One node the CUDA execution provider would not run, and why. */
+export interface UncoveredCudaNode {
+  readonly node: string;
+  readonly domain: string;
+  readonly opType: string;
+  readonly opset: number;
+  readonly inputTypes: readonly string[];
+  readonly outputTypes: readonly string[];
+  readonly reason: string;
+}
+
+/**
+ * A graph meant for the CUDA provider with nodes onnxruntime's CUDA kernel list does not cover (or
+ * that it would place on the CPU), found before a session is created: with CPU fallback disabled,
+ * such a session would not start, and with it enabled it would run partly on the CPU unseen.
+ */
+export class CudaKernelMissingError extends GptOssError {
+  override readonly name = 'CudaKernelMissingError';
+  constructor(
+    readonly graph: string,
+    readonly nodes: readonly UncoveredCudaNode[],
+  ) {
+    const first = nodes.slice(0, 5).map((n) => `${n.node} (${n.domain || 'ai.onnx'}.${n.opType}-${n.opset}, inputs ${n.inputTypes.join(', ') || 'none'} -> ${n.outputTypes.join(', ')}): ${n.reason}`);
+    super(`graph ${graph}: ${nodes.length} node(s) the CUDA execution provider cannot run: ${first.join('; ')}${nodes.length > 5 ? '; ...' : ''}`);
+  }
+}

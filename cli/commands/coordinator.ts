@@ -5,6 +5,7 @@ import { clientTlsFromFlags } from '../../common/security/grpc-credentials.js';
 import { natsOptionsFromEnv } from '../../common/security/nats-env.js';
 import { startCoordinator } from '../../coordinator/coordinator-service.js';
 import { OVERLAP_POLICIES, type OverlapPolicy } from '../../common/engine/forward-pass.js';
+import { ALL_CORES, threadsHelp } from '../thread-defaults.js';
 
 const FLAGS = {
   model: { type: 'string', description: 'checkpoint directory (only the dense weights are loaded)' },
@@ -14,7 +15,7 @@ const FLAGS = {
   port: { type: 'int', min: 0, description: 'HTTP port (default 8000)' },
   replication: { type: 'int', min: 1, description: 'workers holding each expert (default 1)' },
   'served-model-name': { type: 'string', description: 'the model id clients use (default: the checkpoint folder name)' },
-  threads: { type: 'int', min: 1, description: 'onnxruntime threads for the dense graphs (default 2)' },
+  threads: { type: 'int', min: 1, description: threadsHelp('onnxruntime threads for the dense graphs') },
   'max-batch-size': { type: 'int', min: 1, description: 'sequences decoding together (default 32)' },
   'max-queued': { type: 'int', min: 0, description: 'requests waiting before 429 (default 256)' },
   overlap: { type: 'string', choices: OVERLAP_POLICIES, description: 'split steps into micro-batches that overlap attention with the workers\' experts: auto (when the measured round trip is worth hiding), always, never (default auto)' },
@@ -52,7 +53,7 @@ export async function runCoordinator(argv: string[]): Promise<void> {
       apiKeys: apiKeys.length > 0 ? apiKeys : undefined,
       clusterToken: process.env['GPTOSS_CLUSTER_TOKEN'] || undefined,
       workerTls: clientTlsFromFlags({ ca: f['worker-tls-ca'], cert: f['worker-tls-cert'], key: f['worker-tls-key'], serverName: f['worker-tls-server-name'] }),
-      denseThreads: f.threads ?? 2,
+      denseThreads: f.threads ?? ALL_CORES,
       forward: { overlap: f.overlap as OverlapPolicy | undefined, microBatches: f['micro-batches'] },
       maxBatchSize: f['max-batch-size'],
       maxQueued: f['max-queued'],

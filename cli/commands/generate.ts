@@ -5,6 +5,7 @@ import type { Engine } from '../../common/engine/engine.js';
 import { Engine as LocalEngine } from '../../common/engine/engine.js';
 import { harmonyTokenizer, renderConversation, STOP_TOKEN_IDS } from '../../common/harmony/index.js';
 import { startLocalCluster } from '../local-cluster.js';
+import { ALL_CORES, threadsHelp } from '../thread-defaults.js';
 
 const FLAGS = {
   model: { type: 'string', description: 'checkpoint directory (Hugging Face layout)' },
@@ -19,7 +20,7 @@ const FLAGS = {
   workers: { type: 'int', min: 1, description: 'run distributed over N local worker processes' },
   replication: { type: 'int', min: 1, description: 'with --workers: holders per expert (default 1)' },
   'expert-precision': { type: 'string', choices: EXPERT_PRECISIONS, description: 'fp32 (exact, default), q8 (exact 8-bit re-encoding) or mxfp4 (the checkpoint\'s 4-bit bytes, exact, widened per run)' },
-  threads: { type: 'int', min: 1, description: 'onnxruntime threads for the dense graphs (default 1)' },
+  threads: { type: 'int', min: 1, description: threadsHelp('onnxruntime threads for the dense graphs') },
 } as const;
 
 export async function runGenerate(argv: string[]): Promise<void> {
@@ -38,11 +39,11 @@ export async function runGenerate(argv: string[]): Promise<void> {
   let engine: Engine;
   let stop: () => Promise<void>;
   if (f.workers !== undefined) {
-    const cluster = await startLocalCluster({ model: f.model, workers: f.workers, replication: f.replication ?? 1, expertPrecision: precision, quiet: true });
+    const cluster = await startLocalCluster({ model: f.model, workers: f.workers, replication: f.replication ?? 1, expertPrecision: precision, quiet: true, denseThreads: f.threads ?? ALL_CORES });
     engine = cluster.engine;
     stop = () => cluster.stop();
   } else {
-    engine = await LocalEngine.loadLocal(f.model, { denseThreads: f.threads ?? 1, experts: { precision, accuracyLevel: 0 } });
+    engine = await LocalEngine.loadLocal(f.model, { denseThreads: f.threads ?? ALL_CORES, experts: { precision, accuracyLevel: 0 } });
     stop = () => engine.close();
   }
   const loadMs = performance.now() - loadStarted;

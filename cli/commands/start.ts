@@ -16,6 +16,7 @@ import { ProgressBar } from '../progress.js';
 import { WorkerProcess } from '../worker-processes.js';
 import { CoordinatorProcess } from '../coordinator-processes.js';
 import { REPO_ROOT } from '../repo-root.js';
+import { ALL_CORES, threadsHelp } from '../thread-defaults.js';
 
 const FLAGS = {
   model: { type: 'string', description: 'checkpoint directory (default: a generated tiny gpt-oss with the real vocabulary)' },
@@ -23,6 +24,7 @@ const FLAGS = {
   replication: { type: 'int', min: 1, description: 'workers holding each expert (default 1)' },
   port: { type: 'int', min: 0, description: 'HTTP port of the (first) coordinator (default 8000)' },
   coordinators: { type: 'int', min: 1, description: 'coordinator processes on ports P, P+1, ... sharing the workers (default: one, in this process)' },
+  threads: { type: 'int', min: 1, description: threadsHelp('onnxruntime threads of the coordinators\' dense graphs; the workers split the cores between them') },
 } as const;
 
 const DEMO_MODEL = path.join(REPO_ROOT, '.tmp', 'models', 'demo');
@@ -31,6 +33,9 @@ export async function runStart(argv: string[]): Promise<void> {
   const f = parseFlags(argv, FLAGS);
   await assertPortFree(f.port ?? 8000, '0.0.0.0');
   const workers = f.workers ?? 2;
+  const denseThreads = f.threads ?? ALL_CORES;
+  // The workers run at once, so they split the cores; the dense half runs between their turns.
+  const workerThreads = Math.max(1, Math.floor(ALL_CORES / workers));
   const log = createLogger('gptoss', process.env['LOG_LEVEL'] ?? 'warn');
   let model = f.model;
   if (!model) {
@@ -70,7 +75,7 @@ export async function runStart(argv: string[]): Promise<void> {
       redisUrl = redis.url;
     }
     if (f.coordinators !== undefined) {
-      await startCoordinatorProcesses({ model, natsUrl, redisUrl, workers, replication: f.replication ?? 1, port: f.port ?? 8000, count: f.coordinators, cleanups });
+      await startCoordinatorProcesses({ model, natsUrl, redisUrl, workers, replication: f.replication ?? 1, port: f.port ?? 8000, count: f.coordinators, denseThreads, workerThreads, cleanups });
       return;
     }
     const denseTensors = 3 + 13 * c.numLayers;
@@ -84,14 +89,14 @@ export async function runStart(argv: string[]): Promise<void> {
         host: '0.0.0.0',
         port: f.port ?? 8000,
         replication: f.replication ?? 1,
-        denseThreads: 1,
+        denseThreads,
         initialWorkers: workers,
         onDenseTensor: () => denseBar.update(++loaded),
       },
       log,
     );
     const spawned = await Promise.all(
-      Array.from({ length: workers }, (_, i) => WorkerProcess.start({ model: model!, natsUrl: natsUrl!, workerId: `worker-${i + 1}`, threads: 1, precision: 'fp32', logLevel: 'warn' })),
+      Array.from({ length: workers }, (_, i) => WorkerProcess.start({ model: model!, natsUrl: natsUrl!, workerId: `worker-${i + 1}`, threads: workerThreads, precision: 'fp32', logLevel: 'warn' })),
     );
     cleanups.push(async () => void (await Promise.all(spawned.map((w) => w.stop()))));
     const coordinator: Coordinator = await coordinatorPromise;
@@ -134,11 +139,13 @@ async function startCoordinatorProcesses(o: {
   replication: number;
   port: number;
   count: number;
+  denseThreads: number;
+  workerThreads: number;
   cleanups: (() => Promise<void>)[];
 }): Promise<void> {
   process.stderr.write(`starting ${o.count} coordinators and ${o.workers} workers\n`);
   const starting = Array.from({ length: o.count }, (_, i) =>
-    CoordinatorProcess.start({ model: o.model, natsUrl: o.natsUrl, redisUrl: o.redisUrl, host: '0.0.0.0', port: o.port === 0 ? 0 : o.port + i, replication: o.replication, threads: 1, minWorkers: o.workers, coordinatorId: `coordinator-${i + 1}`, logLevel: 'warn' }),
+    CoordinatorProcess.start({ model: o.model, natsUrl: o.natsUrl, redisUrl: o.redisUrl, host: '0.0.0.0', port: o.port === 0 ? 0 : o.port + i, replication: o.replication, threads: o.denseThreads, minWorkers: o.workers, coordinatorId: `coordinator-${i + 1}`, logLevel: 'warn' }),
   );
   // A coordinator that fails to start must not leave its siblings behind.
   const settledStarts = await Promise.allSettled(starting);
@@ -147,7 +154,7 @@ async function startCoordinatorProcesses(o: {
   const failed = settledStarts.find((r) => r.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
   const spawned = await Promise.all(
-    Array.from({ length: o.workers }, (_, i) => WorkerProcess.start({ model: o.model, natsUrl: o.natsUrl, workerId: `worker-${i + 1}`, threads: 1, precision: 'fp32', logLevel: 'warn' })),
+    Array.from({ length: o.workers }, (_, i) => WorkerProcess.start({ model: o.model, natsUrl: o.natsUrl, workerId: `worker-${i + 1}`, threads: o.workerThreads, precision: 'fp32', logLevel: 'warn' })),
   );
   o.cleanups.push(async () => void (await Promise.all(spawned.map((w) => w.stop()))));
   const bar = new ProgressBar('coordinators serving', o.count);

@@ -7,6 +7,7 @@ import { createLogger } from '../../common/log.js';
 import { serverTlsFromFlags } from '../../common/security/grpc-credentials.js';
 import { natsOptionsFromEnv } from '../../common/security/nats-env.js';
 import { ExpertWorker } from '../../worker/expert-worker.js';
+import { ALL_CORES, threadsHelp } from '../thread-defaults.js';
 
 const FLAGS = {
   model: { type: 'string', description: 'checkpoint directory (only this worker\'s experts are read)' },
@@ -14,9 +15,9 @@ const FLAGS = {
   advertise: { type: 'string', description: 'host:port the coordinator reaches this worker at (default: the listen address)' },
   nats: { type: 'string', description: 'NATS server URL(s), comma-separated (default $NATS_URL or nats://127.0.0.1:4222)' },
   capacity: { type: 'int', min: 1, description: 'expert slots this worker holds at most (default: all)' },
-  threads: { type: 'int', min: 1, description: 'expert compute threads (default: the machine\'s cores)' },
+  threads: { type: 'int', min: 1, description: threadsHelp('expert compute threads') },
   'expert-precision': { type: 'string', choices: EXPERT_PRECISIONS, description: 'fp32 (exact, default), q8 (exact 8-bit re-encoding) or mxfp4 (the checkpoint\'s 4-bit bytes, exact, widened per run)' },
-  'execution-provider': { type: 'string', choices: ['cpu', 'cuda'], description: 'onnxruntime provider for the experts: cpu (default) or cuda (GPU image)' },
+  'execution-provider': { type: 'string', choices: ['cpu', 'cuda'], description: 'onnxruntime provider for the experts: cpu (default) or cuda (GPU image; a graph the CUDA provider cannot run entirely is an error, never a silent CPU fallback)' },
   'accuracy-level': { type: 'int', min: 0, description: 'q8 MatMulNBits accuracy level: 0 (fp32 activations, default) or 4 (int8)' },
   'worker-id': { type: 'string', description: 'unique id (default: hostname-random)' },
   'heartbeat-ms': { type: 'int', min: 50, description: 'heartbeat period (default 1000)' },
@@ -41,7 +42,7 @@ export async function runWorker(argv: string[]): Promise<void> {
       nats: natsOptionsFromEnv(f.nats ?? process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222'),
       workerId: f['worker-id'] ?? `${os.hostname()}-${randomBytes(3).toString('hex')}`,
       capacity: f.capacity,
-      threads: f.threads,
+      threads: f.threads ?? ALL_CORES,
       precision: (f['expert-precision'] ?? 'fp32') as ExpertPrecision,
       accuracyLevel: level,
       executionProvider: (f['execution-provider'] ?? 'cpu') as 'cpu' | 'cuda',

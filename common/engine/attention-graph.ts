@@ -41,19 +41,22 @@ export function buildAttentionCore(c: AttentionShape): BuiltModel {
   const valuesH = g.op('Transpose', [values], { perm: { ints: [0, 2, 1, 3] } }); // [B, kvHeads, T, d]
   const scores = g.op('MatMul', [qScaled, keysT]); // [B, kvHeads, group * S, T]
 
-  const maskShape = g.op('Shape', [mask]); // [B, S, T]
-  const dim = (i: number) => g.op('Slice', [maskShape, g.int64s([i]), g.int64s([i + 1])]);
-  const shape5 = g.op('Concat', [dim(0), g.int64s([kvHeads, group]), dim(1), dim(2)], { axis: { i: 0 } });
-  const mask5 = g.op('Unsqueeze', [mask, g.int64s([1, 2])]); // [B, 1, 1, S, T]
-  const masked = g.op('Add', [g.op('Reshape', [scores, shape5]), mask5]); // [B, kvHeads, group, S, T]
+  // Everything stays in the scores' own [B, kvHeads, group * S, T] layout, built from constant
+  // shapes only: shape arithmetic on a Shape op's output is what the CUDA provider runs on the CPU.
+  // Row g * S + s of every kv head sees mask row s: the mask tiled group times along its rows.
+  const mask4 = g.op('Unsqueeze', [g.op('Tile', [mask, g.int64s([1, group, 1])]), g.int64s([1])]); // [B, 1, group * S, T]
+  const masked = g.op('Add', [scores, mask4]);
+  // Each row's sink, [B, kvHeads, group * S, 1]: the sinks broadcast over a zero column taken from
+  // q, which has the rows' shape (0 * q + sink is the sink exactly).
+  const zeros = g.op('Mul', [g.op('Slice', [qHeads, g.int64s([0]), g.int64s([1]), g.int64s([4])]), g.scalar(0)]); // [B, kvHeads, group, S, 1]
   const sinks5 = g.op('Reshape', [sinks, g.int64s([1, kvHeads, group, 1, 1])]);
-  const max = g.op('Max', [g.op('ReduceMax', [masked], { axes: { ints: [-1] }, keepdims: { i: 1 } }), sinks5]);
+  const sinkRows = g.op('Reshape', [g.op('Add', [zeros, sinks5]), g.int64s([0, kvHeads, -1, 1])]);
+  const max = g.op('Max', [g.op('ReduceMax', [masked], { axes: { ints: [-1] }, keepdims: { i: 1 } }), sinkRows]);
   const exp = g.op('Exp', [g.op('Sub', [masked, max])]);
-  const denom = g.op('Add', [g.op('ReduceSum', [exp, g.int64s([-1])], { keepdims: { i: 1 } }), g.op('Exp', [g.op('Sub', [sinks5, max])])]);
+  const denom = g.op('Add', [g.op('ReduceSum', [exp, g.int64s([-1])], { keepdims: { i: 1 } }), g.op('Exp', [g.op('Sub', [sinkRows, max])])]);
   const probs = g.op('Div', [exp, denom]);
 
-  const shape4 = g.op('Concat', [dim(0), g.int64s([kvHeads, -1]), dim(2)], { axis: { i: 0 } });
-  const out = g.op('MatMul', [g.op('Reshape', [probs, shape4]), valuesH]); // [B, kvHeads, group * S, d]
+  const out = g.op('MatMul', [probs, valuesH]); // [B, kvHeads, group * S, d]
   const perToken = g.op('Transpose', [g.op('Reshape', [out, g.int64s([0, kvHeads, group, -1, d])])], { perm: { ints: [0, 3, 1, 2, 4] } });
   g.node('Reshape', [perToken, g.int64s([0, -1, qDim])], ['attn']);
   g.output('attn', 'float32', ['b', 's', qDim]);

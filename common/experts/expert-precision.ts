@@ -15,7 +15,7 @@ export interface ExpertRuntimeOptions {
   /** MatMulNBits accuracy_level for q8 (0 = fp32 activations, 4 = int8 activations). */
   readonly accuracyLevel: 0 | 4;
   readonly intraOpThreads: number;
-  /** onnxruntime execution provider: cpu (default) or cuda (GPU images; falls back to cpu per op). */
+  /** onnxruntime execution provider: cpu (default) or cuda (GPU images; never falls back to the CPU: common/onnx/session.ts). */
   readonly executionProvider?: 'cpu' | 'cuda';
 }
 

@@ -38,7 +38,8 @@ for (;;) {
 
 interface Pending {
   readonly due: number;
-  readonly chunk: Buffer;
+  /** null: the sender half-closed; end `to` once everything queued before has been written. */
+  readonly chunk: Buffer | null;
   readonly to: net.Socket;
 }
 
@@ -59,8 +60,9 @@ export class DelayLine {
     this.timer?.unref();
   }
 
-  send(chunk: Buffer, to: net.Socket): void {
-    if (!this.timer) return void to.write(chunk);
+  /** Queues `chunk` for `to`; null queues the end of the stream, delivered after the data before it. */
+  send(chunk: Buffer | null, to: net.Socket): void {
+    if (!this.timer) return void deliver(chunk, to);
     const wasEmpty = this.head === this.queue.length;
     this.queue.push({ due: nowMs() + this.delayMs, chunk, to });
     if (wasEmpty) this.arm();
@@ -79,7 +81,7 @@ export class DelayLine {
     }
     while (this.head < this.queue.length && this.queue[this.head]!.due - this.leadMs <= now) {
       const p = this.queue[this.head++]!;
-      if (!p.to.destroyed) p.to.write(p.chunk);
+      deliver(p.chunk, p.to);
     }
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue.splice(0, this.head);
@@ -99,6 +101,12 @@ export class DelayLine {
   }
 }
 
+function deliver(chunk: Buffer | null, to: net.Socket): void {
+  if (to.destroyed) return;
+  if (chunk === null) to.end();
+  else to.write(chunk);
+}
+
 export interface LatencyProxyOptions {
   readonly listenPort: number;
   readonly listenHost?: string;
@@ -110,19 +118,25 @@ export interface LatencyProxyOptions {
 /** Serves until the process ends; every accepted connection is paired with one to the target. */
 export function startLatencyProxy(o: LatencyProxyOptions): Promise<net.Server> {
   const line = new DelayLine(o.delayMs);
-  const server = net.createServer((client) => {
-    const upstream = net.connect({ host: o.targetHost, port: o.targetPort });
+  // Half-open sockets: a peer's end is a FIN that travels the delay line behind the data sent
+  // before it (closing at once would drop the data still in the line); each socket closes once both
+  // of its directions have ended. Resets and errors travel at once and tear down both sides.
+  const server = net.createServer({ allowHalfOpen: true }, (client) => {
+    const upstream = net.connect({ host: o.targetHost, port: o.targetPort, allowHalfOpen: true });
     for (const s of [client, upstream]) s.setNoDelay(true);
     client.on('data', (chunk) => line.send(chunk, upstream));
     upstream.on('data', (chunk) => line.send(chunk, client));
-    // Ends and resets travel at once: only data is delayed.
-    const closeBoth = (): void => {
+    client.on('end', () => line.send(null, upstream));
+    upstream.on('end', () => line.send(null, client));
+    const destroyBoth = (): void => {
       client.destroy();
       upstream.destroy();
     };
     for (const s of [client, upstream]) {
-      s.on('error', closeBoth);
-      s.on('close', closeBoth);
+      s.on('error', destroyBoth);
+      s.on('close', (hadError) => {
+        if (hadError) destroyBoth();
+      });
     }
   });
   server.on('close', () => line.close());

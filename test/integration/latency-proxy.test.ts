@@ -54,6 +54,33 @@ describe('latency proxy', () => {
     });
   }
 
+  it('latency proxy - 5 ms: a half-close arrives after every byte sent before it, in both directions', async () => {
+    // The target answers only once the client's end has reached it: with everything it received.
+    const collector = net.createServer({ allowHalfOpen: true }, (s) => {
+      const got: Buffer[] = [];
+      s.on('data', (d: Buffer) => got.push(d));
+      s.on('end', () => s.end(Buffer.concat(got)));
+    });
+    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+    const proxy = await LatencyProxyProcess.start(`127.0.0.1:${(collector.address() as net.AddressInfo).port}`, 5);
+    try {
+      const socket = net.connect({ port: proxy.port, host: '127.0.0.1', allowHalfOpen: true });
+      await new Promise((resolve) => socket.once('connect', resolve));
+      const sent = randomBytes(100_000);
+      const received: Buffer[] = [];
+      socket.on('data', (d: Buffer) => received.push(d));
+      const ended = new Promise((resolve) => socket.once('end', resolve));
+      socket.end(sent);
+      await ended;
+      assert.equal(Buffer.concat(received).length, sent.length, 'bytes that came back before the end');
+      assert.ok(Buffer.concat(received).equals(sent));
+      socket.destroy();
+    } finally {
+      await proxy.stop();
+      collector.close();
+    }
+  });
+
   it('latency proxy - refuses bad arguments, naming the flag', () => {
     for (const [args, flag] of [
       [['--listen', '0', '--target', target, '--delay-ms', '1'], '--listen'],

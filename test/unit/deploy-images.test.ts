@@ -4,7 +4,9 @@
 // cuDNN 9 runtime base; the dist/ folders the runtime copies hold everything `gptoss` imports,
 // and every package they import is a production dependency.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { REPO_ROOT } from '../helpers/paths.js';
@@ -83,8 +85,10 @@ for (const file of ['Dockerfile', 'Dockerfile.cuda']) {
     });
 
     if (file === 'Dockerfile') {
-      it('installs the CPU onnxruntime (the .npmrc skips the CUDA download)', () => {
-        assert.match(readFileSync(path.join(REPO_ROOT, '.npmrc'), 'utf8'), /^onnxruntime-node-install=skip$/m);
+      it('installs the CPU onnxruntime: every `npm ci` skips the install script\'s CUDA download, whatever the npm version', () => {
+        const installs = args(all, 'RUN').filter((r) => /\bnpm ci\b/.test(r));
+        assert.equal(installs.length, 2);
+        for (const r of installs) assert.match(r, /\bONNXRUNTIME_NODE_INSTALL=skip npm ci\b/);
         assert.ok(!all.some((i) => i.args.includes('cuda12')));
       });
     } else {
@@ -96,7 +100,10 @@ for (const file of ['Dockerfile', 'Dockerfile.cuda']) {
         const m = /^CUDA_IMAGE=nvidia\/cuda:12\.([0-9]+)\.[0-9]+-cudnn-runtime-ubuntu[0-9.]+$/.exec(arg);
         assert.ok(m && Number(m[1]) >= 4, arg);
         const install = args(runtime, 'RUN').find((r) => r.includes('npm ci --omit=dev'))!;
-        assert.match(install, /--onnxruntime-node-install=cuda12/);
+        // npm ci never runs the download (package.json denies it; the variable covers npm 10, which
+        // ignores allowScripts); the script is then run on purpose for CUDA 12.
+        assert.match(install, /\bONNXRUNTIME_NODE_INSTALL=skip npm ci --omit=dev\b.*&& ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install\b/s);
+        assert.doesNotMatch(install, /--onnxruntime-node-install/);
         assert.match(install, /test -f node_modules\/onnxruntime-node\/bin\/napi-v6\/linux\/x64\/libonnxruntime_providers_cuda\.so/);
         assert.ok(args(runtime, 'COPY').some((c) => c === '--from=node /usr/local/bin/node /usr/local/bin/node'));
       });
@@ -133,3 +140,26 @@ for (const file of ['Dockerfile', 'Dockerfile.cuda']) {
     });
   });
 }
+
+describe('npm configuration', () => {
+  it('npm config - the project config holds only keys npm knows: `npm config` prints no warning', () => {
+    const npmrc = path.join(REPO_ROOT, '.npmrc');
+    if (existsSync(npmrc)) {
+      const keys = readFileSync(npmrc, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#') && !l.startsWith(';')).map((l) => l.split('=')[0]!.trim());
+      const known = spawnSync('npm', ['config', 'ls', '--long', '--json'], { cwd: os.tmpdir(), encoding: 'utf8' });
+      const defaults = Object.keys(JSON.parse(known.stdout) as Record<string, unknown>);
+      for (const k of keys) assert.ok(defaults.includes(k), `.npmrc: "${k}" is not an npm setting`);
+    }
+    const r = spawnSync('npm', ['config', 'get', 'registry'], { cwd: REPO_ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /warn/i);
+  });
+
+  it('npm config - package.json denies onnxruntime-node\'s install script (its CUDA download) and approves the rest', () => {
+    const allow = (pkg as { allowScripts?: Record<string, boolean> }).allowScripts ?? {};
+    assert.equal(allow['onnxruntime-node'], false);
+    const r = spawnSync('npm', ['install-scripts', 'ls'], { cwd: REPO_ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /not yet covered/, 'every dependency install script is approved or denied');
+  });
+});
