@@ -4,7 +4,7 @@
 // server cannot honour (best_of > 1, batched prompts, echo) are 400s rather than being silently
 // dropped. The Responses API's types and parser live in responses-protocol.ts.
 import type { ChatMessage, JsonObject, ReasoningEffort, ToolCall, ToolDefinition } from '../../common/harmony/index.js';
-import { normalizeToolDefinitions } from '../../common/harmony/index.js';
+import { checkSchemaNesting, normalizeToolDefinitions } from '../../common/harmony/index.js';
 import {
   at,
   get,
@@ -327,6 +327,8 @@ export function jsonSchemaFormat(spec: Fields, param: string): ResponseFormat {
   if (!SCHEMA_NAME.test(name)) throw invalid(at(param, 'name'), 'must be 1-64 characters of a-z, A-Z, 0-9, _ and -.');
   const schema = get(spec, 'schema');
   if (schema === undefined) throw missing(at(param, 'schema'));
+  // First: the prompt renderer and the grammar compiler both recurse through the schema.
+  checkSchemaNesting(schema, at(param, 'schema'));
   const strict = optBoolean(spec, 'strict', param) ?? false;
   return { type: 'json_schema', name, schema: requireObject(schema, at(param, 'schema')) as JsonObject, strict };
 }
