@@ -57,6 +57,10 @@ describe('analysis budget on constrained chats (openai client, random demo-size 
       assert.ok(r.usage!.output_tokens_details.reasoning_tokens <= budget + items, `budget ${budget}: ${r.usage!.output_tokens_details.reasoning_tokens} reasoning tokens in ${items} items`);
       if (budget === 0) assert.equal(items, 0);
     }
+    // Unconstrained: bounded only when asked.
+    const free = await api.client.responses.create({ model: MODEL, input: 'Extract the person: Ada, 36, math.', max_output_tokens: 40, store: false, ...{ thinking_token_budget: 6 } } as OpenAI.Responses.ResponseCreateParamsNonStreaming);
+    const freeItems = free.output.filter((o) => o.type === 'reasoning').length;
+    assert.ok(free.usage!.output_tokens_details.reasoning_tokens <= 6 + freeItems, `free: ${free.usage!.output_tokens_details.reasoning_tokens} reasoning tokens`);
     const stream = await api.client.chat.completions.create({ model: MODEL, messages, max_tokens: 128, seed: 4, response_format: format, stream: true });
     let content = '';
     for await (const chunk of stream) content += chunk.choices[0]?.delta.content ?? '';

@@ -6,6 +6,7 @@
 // arguments valid against the schema, is the server's doing.
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
+import { apiError } from '../helpers/api-error.js';
 import { startDemoApi, type DemoApi } from '../helpers/demo-api.js';
 import { assertValidJson } from '../helpers/structured-checks.js';
 
@@ -31,16 +32,6 @@ const responseTools: OpenAI.Responses.FunctionTool[] = [
   { type: 'function', name: 'get_time', parameters: TIME, strict: false },
 ];
 const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [{ role: 'user', content: 'What is the weather in Oslo?' }];
-
-async function apiError(call: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await call;
-  } catch (err) {
-    if (err instanceof OpenAI.APIError) return err;
-    throw err;
-  }
-  assert.fail('expected the call to fail');
-}
 
 describe('tool_choice (openai client, random demo-size model)', () => {
   let api: DemoApi;
