@@ -45,7 +45,7 @@ describe('analysis budget on constrained chats (openai client, random demo-size 
     for (const budget of [0, 9]) {
       const r = await api.client.responses.create({
         model: MODEL,
-        input: 'A contact, as JSON.',
+        input: 'Extract the person: Ada, 36, math.',
         max_output_tokens: 128,
         store: false,
         text: { format: { type: 'json_schema', name: 'contact', schema: CONTACT, strict: true } },
