@@ -45,6 +45,14 @@ export class InvalidRequestError extends GptOssError {
   }
 }
 
+/** A constrained generation reached a point where its grammar allows nothing that keeps the output
+ *  JSON (a schema's pattern that needs a raw quote, backslash or control character there). */
+export class UnsatisfiableGrammarError extends InvalidRequestError {
+  constructor(param: string | null = null) {
+    super('The response format cannot be met as valid JSON here: its grammar allows only characters that a JSON string must escape (a pattern with a literal quote, backslash or control character?).', param, 'unsatisfiable_grammar');
+  }
+}
+
 /** No live worker holds an expert a token was routed to. */
 export class ExpertUnavailableError extends GptOssError {
   override readonly name = 'ExpertUnavailableError';

@@ -4,6 +4,10 @@
 // trie of their rendered tokens, so that even a model that never writes a header lands in one.
 // The final channel's body follows the response format's grammar, ending in <|return|>; a call's
 // arguments follow its tool's parameter schema (strict tools), ending in <|call|>.
+// Two limits make the answer come within the token budget: a forced call (no final channel is
+// offered, only calls) and an analysis budget: past it the analysis message is ended (<|end|> is
+// the only token allowed) and no new analysis message may start, so the next header is the final
+// channel's or a call's.
 import type { CompiledGrammar } from '@mlc-ai/web-xgrammar';
 import type { LogitsProcessor } from '../engine/logits-processors.js';
 import { HarmonyTokens, renderMessage, type HarmonyMessage, type HarmonyTokenizer } from '../harmony/index.js';
@@ -20,6 +24,10 @@ export interface EnvelopeOptions {
   /** The final answer's grammar; null = free text. */
   readonly final: CompiledGrammar | null;
   readonly tools: readonly EnvelopeTool[];
+  /** A tool call is forced (tool_choice "required" or a named function): no final channel. */
+  readonly requireToolCall?: boolean;
+  /** Most tokens all analysis messages of the turn may hold together; absent = unbounded. */
+  readonly analysisBudget?: number;
 }
 
 interface Branch {
@@ -28,6 +36,7 @@ interface Branch {
   readonly grammar: CompiledGrammar | null;
   /** The token that ends this body (free bodies end on any of the stop tokens too). */
   readonly end: number;
+  readonly analysis: boolean;
 }
 
 type State =
@@ -40,6 +49,8 @@ export class HarmonyEnvelopeProcessor implements LogitsProcessor {
   private readonly restart: number[];
   private state: State;
   private allowed: number[] = [];
+  /** Analysis tokens still allowed. */
+  private analysisLeft: number;
 
   constructor(
     private readonly grammars: JsonGrammars,
@@ -50,15 +61,18 @@ export class HarmonyEnvelopeProcessor implements LogitsProcessor {
       const ids = renderMessage({ role: 'assistant', content: '', ...m }, tokenizer);
       return ids.slice(ids.indexOf(HarmonyTokens.CHANNEL), ids.indexOf(HarmonyTokens.MESSAGE) + 1);
     };
+    if (options.requireToolCall && options.tools.length === 0) throw new Error('a forced tool call needs a tool');
     this.branches = [
-      { header: header({ channel: 'analysis' }), grammar: null, end: HarmonyTokens.END },
-      { header: header({ channel: 'final' }), grammar: options.final, end: HarmonyTokens.RETURN },
+      { header: header({ channel: 'analysis' }), grammar: null, end: HarmonyTokens.END, analysis: true },
+      ...(options.requireToolCall ? [] : [{ header: header({ channel: 'final' }), grammar: options.final, end: HarmonyTokens.RETURN, analysis: false }]),
       ...options.tools.map((t) => ({
         header: header({ channel: 'commentary', recipient: `functions.${t.name}`, recipientPosition: 'afterChannel', contentType: '<|constrain|>json' }),
         grammar: t.grammar,
         end: HarmonyTokens.CALL,
+        analysis: false,
       })),
     ];
+    this.analysisLeft = options.analysisBudget ?? Infinity;
     this.restart = [HarmonyTokens.START, ...tokenizer.encode('assistant')];
     this.state = this.headerState([]);
   }
@@ -72,11 +86,12 @@ export class HarmonyEnvelopeProcessor implements LogitsProcessor {
 
   apply(logits: Float32Array): void {
     const s = this.state;
-    if (s.kind === 'body') {
+    if (s.kind === 'body' && s.branch.analysis && this.analysisLeft <= 0) {
+      this.allowed = [HarmonyTokens.END];
+    } else if (s.kind === 'body') {
       s.grammar?.apply(logits);
       return;
-    }
-    this.allowed = this.nextHeaderTokens(s);
+    } else this.allowed = this.nextHeaderTokens(s);
     const keep = this.allowed.map((id) => logits[id]!);
     logits.fill(-Infinity);
     this.allowed.forEach((id, i) => (logits[id] = keep[i]!));
@@ -85,6 +100,7 @@ export class HarmonyEnvelopeProcessor implements LogitsProcessor {
   accept(token: number): void {
     const s = this.state;
     if (s.kind === 'body') {
+      if (s.branch.analysis && token !== HarmonyTokens.END) this.analysisLeft--;
       s.grammar?.accept(token);
       // Only analysis ends in a token after which the turn goes on (<|end|>): a new header follows.
       if (token === HarmonyTokens.END && !s.grammar) this.state = this.headerState(this.restart);
@@ -106,7 +122,7 @@ export class HarmonyEnvelopeProcessor implements LogitsProcessor {
   }
 
   private headerState(prefix: readonly number[]): State {
-    return { kind: 'header', prefix, candidates: [...this.branches], pos: 0 };
+    return { kind: 'header', prefix, candidates: this.branches.filter((b) => !b.analysis || this.analysisLeft > 0), pos: 0 };
   }
 
   private nextHeaderTokens(s: Extract<State, { kind: 'header' }>): number[] {

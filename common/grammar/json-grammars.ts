@@ -4,8 +4,13 @@
 // strings are all that cross into the WebAssembly side; xgrammar decodes them back to the bytes.
 // Special tokens are given as empty strings, which xgrammar never allows inside a grammar; the
 // matcher's stop tokens are allowed exactly where the grammar can end.
+// A schema goes through xgrammar's converter to EBNF, whose string productions are made JSON-safe
+// (json-string-rules.ts) before compiling; matchers' masks are further kept to JSON text by the
+// vocabulary's JsonTextAutomaton.
 import { InvalidRequestError } from '../errors.js';
-import { FIRST_SPECIAL_ID, type HarmonyTokenizer } from '../harmony/index.js';
+import { checkSchemaNesting, FIRST_SPECIAL_ID, type HarmonyTokenizer } from '../harmony/index.js';
+import { JsonTextAutomaton } from './json-text-automaton.js';
+import { jsonSafeStrings } from './json-string-rules.js';
 import { withXGrammarReason, xgrammar, XGrammarRejection, type XGrammarModule } from './xgrammar.js';
 import type { CompiledGrammar, GrammarCompiler, GrammarMatcher } from '@mlc-ai/web-xgrammar';
 
@@ -28,6 +33,8 @@ export class JsonGrammars {
     private readonly xg: XGrammarModule,
     private readonly compiler: GrammarCompiler,
     readonly vocabSize: number,
+    /** Which tokens keep the output JSON text, from each lexical state. */
+    readonly jsonText: JsonTextAutomaton,
   ) {}
 
   /** Builds xgrammar's tokenizer info for o200k_harmony (~0.5 s, once per process); `fresh` on a
@@ -35,9 +42,11 @@ export class JsonGrammars {
   static async create(tokenizer: HarmonyTokenizer, vocabSize: number, fresh = false): Promise<JsonGrammars> {
     const xg = xgrammar(fresh);
     const vocab = new Array<string>(vocabSize).fill('');
-    for (let id = 0; id < Math.min(vocabSize, FIRST_SPECIAL_ID); id++) vocab[id] = byteLevel(tokenizer.tokenBytes(id));
+    const bytes = (id: number): Uint8Array | null => (id < FIRST_SPECIAL_ID ? tokenizer.tokenBytes(id) : null);
+    for (let id = 0; id < Math.min(vocabSize, FIRST_SPECIAL_ID); id++) vocab[id] = byteLevel(bytes(id)!);
     const info = await xg.TokenizerInfo.createTokenizerInfo(vocab, 'byte_level', false, vocabSize);
-    return new JsonGrammars(xg, await xg.GrammarCompiler.createGrammarCompiler(info, true), vocabSize);
+    const compiler = await xg.GrammarCompiler.createGrammarCompiler(info, true);
+    return new JsonGrammars(xg, compiler, vocabSize, JsonTextAutomaton.build(vocabSize, bytes));
   }
 
   /**
@@ -45,6 +54,8 @@ export class JsonGrammars {
    * `param` that says why. Equal schemas (same JSON text) share one compilation.
    */
   async compile(spec: JsonGrammarSpec, param: string): Promise<CompiledGrammar> {
+    // Checked before anything recursive reads the schema (stableJson, the converter).
+    const text = spec.kind === 'json_object' ? null : checkSchema(spec.schema, param);
     const key = spec.kind === 'json_object' ? 'object' : `schema:${stableJson(spec.schema)}`;
     let hit = this.cache.get(key);
     if (hit) {
@@ -52,7 +63,7 @@ export class JsonGrammars {
       this.cache.set(key, hit);
       return hit;
     }
-    hit = this.compileUncached(spec, param);
+    hit = this.compileUncached(text, param);
     this.cache.set(key, hit);
     hit.catch(() => this.cache.delete(key));
     if (this.cache.size > CACHE_SIZE) {
@@ -72,17 +83,27 @@ export class JsonGrammars {
     return this.xg.GrammarMatcher.createGrammarMatcher(grammar, [...stopTokenIds]);
   }
 
-  private async compileUncached(spec: JsonGrammarSpec, param: string): Promise<CompiledGrammar> {
+  /** `schemaText` null: any JSON object (json_object). */
+  private async compileUncached(schemaText: string | null, param: string): Promise<CompiledGrammar> {
     // One line, `, ` and `: ` separators (json.dumps' defaults): no free whitespace for a model to
-    // wander in. Strict mode: no properties or items the schema does not name.
-    const [text, strict] = spec.kind === 'json_object' ? ['{"type": "object"}', false] : [checkSchema(spec.schema, param), true];
+    // wander in. Strict mode: no properties or items the schema does not name. The converter's
+    // EBNF is only reachable through xgrammar's `Testings` (compileJSONSchema is that text parsed).
+    const [text, strict] = schemaText === null ? ['{"type": "object"}', false] : [schemaText, true];
     try {
-      return await withXGrammarReason(() => this.compiler.compileJSONSchema(text, false, -1, [', ', ': '], strict));
+      const ebnf = await withXGrammarReason(() => this.xg.Testings._jsonSchemaToEBNF(text, false, -1, [', ', ': '], strict));
+      const safe = jsonSafeStrings(ebnf);
+      const grammar = await withXGrammarReason(() => this.xg.Grammar.fromEBNF(safe));
+      try {
+        return await withXGrammarReason(() => this.compiler.compileGrammar(grammar));
+      } finally {
+        grammar.dispose();
+      }
     } catch (err) {
       if (err instanceof XGrammarRejection) {
         if (err.trapped) this.broken = true;
         throw new InvalidRequestError(`Invalid JSON schema: ${err.message}`, param, 'invalid_json_schema');
       }
+      if (err instanceof InvalidRequestError && err.param === null) throw new InvalidRequestError(err.message, param, err.code);
       throw err;
     }
   }
@@ -94,26 +115,31 @@ function checkSchema(schema: unknown, param: string): string {
   if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {
     throw new InvalidRequestError(`Invalid JSON schema: expected an object, got ${schema === null ? 'null' : Array.isArray(schema) ? 'an array' : typeof schema}.`, param, 'invalid_json_schema');
   }
-  const depth = nesting(schema);
-  if (depth > MAX_SCHEMA_NESTING) {
-    throw new InvalidRequestError(`Invalid JSON schema: nested ${depth} levels deep; at most ${MAX_SCHEMA_NESTING} are supported.`, param, 'invalid_json_schema');
+  checkSchemaNesting(schema, param);
+  const name = rawPropertyName(schema);
+  if (name !== null) {
+    throw new InvalidRequestError(`Invalid JSON schema: property name ${JSON.stringify(name)} holds a character JSON must escape (a control character, '"' or '\\'); such names are not supported.`, param, 'invalid_json_schema');
   }
   return JSON.stringify(schema);
 }
 
-// xgrammar's converter recurses per level on a small WebAssembly stack: ~110 levels of objects
-// overflow it (a trap that corrupts the instance), 100 still compile. Counted in JSON levels.
-const MAX_SCHEMA_NESTING = 64;
-
-function nesting(value: unknown, depth = 0): number {
-  if (depth > MAX_SCHEMA_NESTING) return depth;
-  if (typeof value !== 'object' || value === null) return depth;
-  let max = depth + 1;
-  for (const v of Object.values(value)) max = Math.max(max, nesting(v, depth + 1));
-  return max;
+/** A `properties` key the converter would write raw into the output though JSON must escape it. */
+function rawPropertyName(schema: object): string | null {
+  const stack: unknown[] = [schema];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (typeof node !== 'object' || node === null) continue;
+    const properties = (node as Record<string, unknown>)['properties'];
+    if (!Array.isArray(node) && typeof properties === 'object' && properties !== null) {
+      const bad = Object.keys(properties).find((k) => /["\\\u0000-\u001f]/.test(k));
+      if (bad !== undefined) return bad;
+    }
+    stack.push(...Object.values(node));
+  }
+  return null;
 }
 
-/** JSON with object keys sorted, so that equal schemas share a cache entry. */
+/** JSON with object keys sorted, so that equal schemas share a cache entry (nesting is checked). */
 function stableJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
   if (typeof value === 'object' && value !== null) {

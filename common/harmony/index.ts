@@ -47,6 +47,7 @@ export {
 export { jsonSchemaToTypeScript, toolsSectionText, type FunctionToolSpec, type ToolNamespace } from './tool-schema.js';
 export { normalizeToolDefinitions } from './tool-definitions.js';
 export type { JsonObject, JsonValue } from './json.js';
+export { checkSchemaNesting, jsonNesting, MAX_SCHEMA_NESTING } from './json.js';
 export {
   parseCompletion,
   STOP_TOKEN_IDS,

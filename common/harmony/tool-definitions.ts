@@ -1,6 +1,6 @@
 // OpenAI function-tool definitions, checked and reduced to what the `# Tools` section renders.
 import { HarmonyRenderError } from './errors.js';
-import { isJsonObject, type JsonObject, type JsonValue } from './json.js';
+import { checkSchemaNesting, isJsonObject, type JsonObject, type JsonValue } from './json.js';
 import type { FunctionToolSpec } from './tool-schema.js';
 
 export interface FunctionDefinition {
@@ -43,6 +43,8 @@ export function normalizeToolDefinitions(tools: unknown, param = 'tools'): Funct
     const parameters = fn['parameters'];
     if (parameters !== undefined && parameters !== null) {
       if (!isJsonObject(parameters)) throw new HarmonyRenderError(`${fnAt}.parameters`, 'must be a JSON schema object');
+      // First: checkSchema, the renderer and the grammar compiler all recurse through it.
+      checkSchemaNesting(parameters, `${fnAt}.parameters`);
       checkSchema(parameters, `${fnAt}.parameters`);
     }
     return {

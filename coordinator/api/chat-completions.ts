@@ -44,7 +44,7 @@ export class ChatCompletionsServing {
     });
     const maxTokens = fitMaxTokens(promptIds.length, req.maxTokens, engine.contextLength, 'messages', req.maxTokensParam);
     const stopTokenIds = stopTokenIdsOf(STOP_TOKEN_IDS, req.sampling, engine.vocabSize);
-    const processors = await this.ctx.structured.forHarmony(req.responseFormat, req.tools, req.sampling, 'response_format');
+    const processors = await this.ctx.structured.forHarmony({ ...req, format: req.responseFormat, formatKey: 'response_format', maxTokens });
     const topLogprobs = req.logprobs ? req.topLogprobs : 0;
     const choices = await startChoices(engine, { requestId, promptIds, maxTokens, sampling: req.sampling, topLogprobs, stopTokenIds, processors }, abort);
     const pieces = choices.map((c) =>

@@ -4,7 +4,7 @@
 // server cannot honour (best_of > 1, batched prompts, echo) are 400s rather than being silently
 // dropped. The Responses API's types and parser live in responses-protocol.ts.
 import type { ChatMessage, JsonObject, ReasoningEffort, ToolCall, ToolDefinition } from '../../common/harmony/index.js';
-import { normalizeToolDefinitions } from '../../common/harmony/index.js';
+import { checkSchemaNesting } from '../../common/harmony/index.js';
 import {
   at,
   get,
@@ -24,6 +24,7 @@ import {
   type Fields,
 } from './fields.js';
 import { ModelNotFoundError } from './errors.js';
+import { parseToolUse, type ToolChoice } from './tool-choice.js';
 
 // ---- shared ----
 
@@ -81,7 +82,10 @@ export interface ChatCompletionRequest {
   readonly messages: readonly ChatMessage[];
   /** Validated function tools; empty when tool_choice is "none". */
   readonly tools: readonly ToolDefinition[];
+  readonly toolChoice: ToolChoice;
   readonly reasoningEffort?: ReasoningEffort;
+  /** vLLM's thinking_token_budget: most tokens the analysis channel may take. */
+  readonly thinkingTokenBudget?: number;
   /** max_completion_tokens, else max_tokens; undefined = the rest of the context. */
   readonly maxTokens?: number;
   /** Which of the two the request used (named in a context-length error). */
@@ -327,6 +331,8 @@ export function jsonSchemaFormat(spec: Fields, param: string): ResponseFormat {
   if (!SCHEMA_NAME.test(name)) throw invalid(at(param, 'name'), 'must be 1-64 characters of a-z, A-Z, 0-9, _ and -.');
   const schema = get(spec, 'schema');
   if (schema === undefined) throw missing(at(param, 'schema'));
+  // First: the prompt renderer and the grammar compiler both recurse through the schema.
+  checkSchemaNesting(schema, at(param, 'schema'));
   const strict = optBoolean(spec, 'strict', param) ?? false;
   return { type: 'json_schema', name, schema: requireObject(schema, at(param, 'schema')) as JsonObject, strict };
 }
@@ -342,14 +348,9 @@ export function parseReasoningEffort(o: Fields, key: string, parent = ''): Reaso
   return optEnum(o, key, REASONING_EFFORTS, parent);
 }
 
-/** Function tools, validated by the harmony renderer's rules (names, schemas). */
-export function parseTools(body: Fields, toolChoiceKey = 'tool_choice'): ToolDefinition[] {
-  const tools = optArray(body, 'tools') ?? [];
-  normalizeToolDefinitions(tools, 'tools');
-  const choice = get(body, toolChoiceKey);
-  if (choice === undefined || choice === 'auto') return tools as ToolDefinition[];
-  if (choice === 'none') return [];
-  throw invalid(toolChoiceKey, `only "auto" and "none" are supported, got ${JSON.stringify(choice)}.`, 'unsupported_parameter');
+/** vLLM's `thinking_token_budget` (chat and, as this server's extension, responses). */
+export function parseThinkingTokenBudget(body: Fields): number | undefined {
+  return optNumber(body, 'thinking_token_budget', { integer: true, min: 0 });
 }
 
 /** Message content: a string or an array of text parts (joined). */
@@ -427,11 +428,13 @@ export function parseChatCompletionRequest(raw: unknown): ChatCompletionRequest 
   if (topLogprobs > 0 && !logprobs) throw invalid('top_logprobs', 'logprobs must be true when top_logprobs is set.');
   const stream = optBoolean(body, 'stream') ?? false;
   const reasoningEffort = parseReasoningEffort(body, 'reasoning_effort');
+  const thinkingTokenBudget = parseThinkingTokenBudget(body);
   return {
     model: optModel(body),
     messages,
-    tools: parseTools(body),
+    ...parseToolUse(body, 'chat'),
     ...(reasoningEffort !== undefined ? { reasoningEffort } : {}),
+    ...(thinkingTokenBudget !== undefined ? { thinkingTokenBudget } : {}),
     ...(maxTokens !== undefined ? { maxTokens } : {}),
     maxTokensParam: maxCompletionTokens !== undefined ? 'max_completion_tokens' : 'max_tokens',
     sampling: parseSampling(body),
@@ -493,7 +496,7 @@ export function parseTokenizeRequest(raw: unknown): TokenizeRequest {
   const model = optModel(body);
   if (get(body, 'messages') !== undefined) {
     const messages = optArray(body, 'messages')!;
-    return { model, messages: messages.map((m, i) => parseChatMessage(m, `messages[${i}]`)), tools: parseTools(body) };
+    return { model, messages: messages.map((m, i) => parseChatMessage(m, `messages[${i}]`)), tools: parseToolUse(body, 'chat').tools };
   }
   const prompt = get(body, 'prompt');
   if (prompt === undefined) throw missing('prompt');

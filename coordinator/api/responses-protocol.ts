@@ -17,7 +17,8 @@ import {
   typeName,
   type Fields,
 } from './fields.js';
-import { jsonSchemaFormat, parseReasoningEffort, parseSampling, parseTextContent, parseTools, type ResponseFormat, type SamplingRequest } from './protocol.js';
+import { jsonSchemaFormat, parseReasoningEffort, parseSampling, parseTextContent, parseThinkingTokenBudget, type ResponseFormat, type SamplingRequest } from './protocol.js';
+import { parseToolUse, type ToolChoice } from './tool-choice.js';
 
 /** One turn of a conversation, normalized (JSON-serializable; kept by the response store). */
 export type ResponseInputItem =
@@ -32,8 +33,10 @@ export interface ResponsesRequest {
   readonly instructions: string | null;
   /** As given (flat Responses shape), validated; empty when tool_choice is "none". */
   readonly tools: readonly ToolDefinition[];
-  readonly toolChoice: 'auto' | 'none';
+  readonly toolChoice: ToolChoice;
   readonly reasoningEffort?: ReasoningEffort;
+  /** This server's extension (vLLM's name): most tokens the analysis channel may take. */
+  readonly thinkingTokenBudget?: number;
   readonly maxOutputTokens?: number;
   readonly sampling: SamplingRequest;
   /** Default true. */
@@ -110,7 +113,7 @@ export interface ResponseObject {
   readonly temperature: number;
   readonly top_p: number;
   readonly tools: readonly ToolDefinition[];
-  readonly tool_choice: 'auto' | 'none';
+  readonly tool_choice: ToolChoice;
   readonly parallel_tool_calls: boolean;
   readonly store: boolean;
   readonly text: { readonly format: ResponseTextFormat };
@@ -202,14 +205,14 @@ export function parseResponsesRequest(raw: unknown): ResponsesRequest {
   const reasoning = optObject(body, 'reasoning');
   const reasoningEffort = reasoning === undefined ? undefined : parseReasoningEffort(reasoning, 'effort', 'reasoning');
   const maxOutputTokens = optNumber(body, 'max_output_tokens', { integer: true, min: 1 });
-  const tools = parseTools(body);
+  const thinkingTokenBudget = parseThinkingTokenBudget(body);
   return {
     model: optString(body, 'model') ?? null,
     input,
     instructions: optString(body, 'instructions') ?? null,
-    tools,
-    toolChoice: get(body, 'tool_choice') === 'none' ? 'none' : 'auto',
+    ...parseToolUse(body, 'responses'),
     ...(reasoningEffort !== undefined ? { reasoningEffort } : {}),
+    ...(thinkingTokenBudget !== undefined ? { thinkingTokenBudget } : {}),
     ...(maxOutputTokens !== undefined ? { maxOutputTokens } : {}),
     sampling: parseSampling(body),
     store: optBoolean(body, 'store') ?? true,

@@ -86,7 +86,7 @@ export class ResponsesServing {
     });
     const maxTokens = fitMaxTokens(promptIds.length, req.maxOutputTokens, engine.contextLength, 'input', 'max_output_tokens');
     if (req.sampling.n !== 1) throw new InvalidRequestError('the Responses API makes one response per request; n must be 1.', 'n', 'unsupported_parameter');
-    const processors = await this.ctx.structured.forHarmony(req.responseFormat, req.tools, req.sampling, 'text.format');
+    const processors = await this.ctx.structured.forHarmony({ ...req, format: req.responseFormat, formatKey: 'text.format', maxTokens });
     const events = await startGeneration(engine, {
       requestId,
       promptIds,

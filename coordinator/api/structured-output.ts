@@ -6,11 +6,27 @@ import { samplingProcessors, type LogitsProcessor } from '../../common/engine/lo
 import { GrammarProcessor } from '../../common/grammar/grammar-processor.js';
 import { HarmonyEnvelopeProcessor, type EnvelopeTool } from '../../common/grammar/harmony-envelope.js';
 import { JsonGrammars, type JsonGrammarSpec } from '../../common/grammar/json-grammars.js';
-import type { HarmonyTokenizer, ResponseFormatSpec, ToolDefinition } from '../../common/harmony/index.js';
+import type { FunctionDefinition, HarmonyTokenizer, ReasoningEffort, ResponseFormatSpec, ToolDefinition } from '../../common/harmony/index.js';
+import { analysisBudget } from './analysis-budget.js';
 import type { ResponseFormat, SamplingRequest } from './protocol.js';
+import { toolName, type ToolChoice } from './tool-choice.js';
 
 /** Makes one choice's processors (each choice has its own grammar state). */
 export type ProcessorFactory = () => LogitsProcessor[];
+
+/** What a chat or responses request asks of its output. */
+export interface HarmonyRequest {
+  readonly format: ResponseFormat | null;
+  /** The request's name of the format parameter, for errors ('response_format', 'text.format'). */
+  readonly formatKey: string;
+  readonly tools: readonly ToolDefinition[];
+  readonly toolChoice: ToolChoice;
+  readonly sampling: SamplingRequest;
+  readonly reasoningEffort?: ReasoningEffort;
+  readonly thinkingTokenBudget?: number;
+  /** The generation's max tokens (after fitting the context). */
+  readonly maxTokens: number;
+}
 
 export class StructuredOutputs {
   private grammars: Promise<JsonGrammars> | null = null;
@@ -30,22 +46,31 @@ export class StructuredOutputs {
   }
 
   /**
-   * Harmony output with the final answer constrained to `format` and strict tools' arguments to
-   * their parameters (chat, responses); plain sampling when neither applies. `formatKey` names
-   * the request's format parameter in errors.
+   * Harmony output (chat, responses) kept in the harmony envelope: the final answer constrained to
+   * the format, strict tools' arguments (and a forced call's, strict or not) to their parameters,
+   * the analysis bounded by its budget (analysis-budget.ts). Plain sampling when none applies.
    */
-  async forHarmony(format: ResponseFormat | null, tools: readonly ToolDefinition[], sampling: SamplingRequest, formatKey: string): Promise<ProcessorFactory> {
-    const sampled = this.sampling(sampling);
-    const strictTools = tools.map((t, i) => ({ fn: 'function' in t ? t.function : t, param: 'function' in t ? `tools[${i}].function.parameters` : `tools[${i}].parameters` }));
-    if (format === null && !strictTools.some((t) => t.fn.strict === true)) return sampled;
+  async forHarmony(req: HarmonyRequest): Promise<ProcessorFactory> {
+    const sampled = this.sampling(req.sampling);
+    const { format, toolChoice } = req;
+    const forced = toolChoice === 'required' || typeof toolChoice === 'object';
+    const callable = typeof toolChoice === 'object' ? req.tools.filter((t) => toolName(t) === toolChoice.name) : req.tools;
+    const constrained = format !== null || forced || req.tools.some((t) => functionOf(t).strict === true);
+    const budget = analysisBudget({ ...req, constrained });
+    if (!constrained && budget === null) return sampled;
     const grammars = await this.load();
-    const final = format === null ? null : await grammars.compile(specOf(format), formatParam(format, formatKey));
+    const final = format === null ? null : await grammars.compile(specOf(format), formatParam(format, req.formatKey));
     const envelopeTools: EnvelopeTool[] = [];
-    for (const { fn, param } of strictTools) {
+    for (const tool of callable) {
+      const fn = functionOf(tool);
+      const i = req.tools.indexOf(tool);
+      const param = 'function' in tool ? `tools[${i}].function.parameters` : `tools[${i}].parameters`;
       const schema = fn.parameters ?? { type: 'object', properties: {} };
-      envelopeTools.push({ name: fn.name, grammar: fn.strict === true ? await grammars.compile({ kind: 'json_schema', schema }, param) : null });
+      const constrain = fn.strict === true || forced;
+      envelopeTools.push({ name: fn.name, grammar: constrain ? await grammars.compile({ kind: 'json_schema', schema }, param) : null });
     }
-    return () => [new HarmonyEnvelopeProcessor(grammars, this.tokenizer, { final, tools: envelopeTools }), ...sampled()];
+    const options = { final, tools: envelopeTools, requireToolCall: forced, ...(budget !== null ? { analysisBudget: budget } : {}) };
+    return () => [new HarmonyEnvelopeProcessor(grammars, this.tokenizer, options), ...sampled()];
   }
 
   private sampling(s: SamplingRequest): ProcessorFactory {
@@ -76,6 +101,10 @@ export class StructuredOutputs {
 /** What the developer message tells the model about the format (json_schema only, as harmony). */
 export function formatForModel(format: ResponseFormat | null): ResponseFormatSpec | null {
   return format?.type === 'json_schema' ? { name: format.name, schema: format.schema } : null;
+}
+
+function functionOf(tool: ToolDefinition): FunctionDefinition {
+  return 'function' in tool ? tool.function : tool;
 }
 
 function specOf(format: ResponseFormat): JsonGrammarSpec {
