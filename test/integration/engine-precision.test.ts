@@ -8,6 +8,7 @@ import { goldenSets } from '../helpers/paths.js';
 import { loadGolden, maxAbsDiff } from '../helpers/golden.js';
 
 const MODES: { precision: ExpertPrecision; label: string }[] = [
+  { precision: 'q4x2', label: 'q4x2 experts (two exact 4-bit matrices)' },
   { precision: 'q8', label: 'q8 experts (accuracy level 0)' },
   { precision: 'mxfp4', label: 'mxfp4 experts (widened in the graph)' },
 ];
