@@ -9,6 +9,7 @@ import { Checkpoint } from '../../common/checkpoint/checkpoint.js';
 import { parseFlags } from '../../common/config/flags.js';
 import { NatsServer } from '../../common/local/nats-server-process.js';
 import { RedisServer } from '../../common/local/redis-server-process.js';
+import { EXPERT_PRECISION_HELP, EXPERT_PRECISIONS } from '../../common/experts/expert-precision.js';
 import { createLogger } from '../../common/log.js';
 import { startCoordinator, type Coordinator } from '../../coordinator/coordinator-service.js';
 import { assertPortFree } from '../port-check.js';
@@ -23,6 +24,7 @@ const FLAGS = {
   replication: { type: 'int', min: 1, description: 'workers holding each expert (default 1)' },
   port: { type: 'int', min: 0, description: 'HTTP port of the (first) coordinator (default 8000)' },
   coordinators: { type: 'int', min: 1, description: 'coordinator processes on ports P, P+1, ... sharing the workers (default: one, in this process)' },
+  'expert-precision': { type: 'string', choices: EXPERT_PRECISIONS, description: EXPERT_PRECISION_HELP },
 } as const;
 
 const DEMO_MODEL = path.join(REPO_ROOT, '.tmp', 'models', 'demo');
@@ -31,6 +33,7 @@ export async function runStart(argv: string[]): Promise<void> {
   const f = parseFlags(argv, FLAGS);
   await assertPortFree(f.port ?? 8000, '0.0.0.0');
   const workers = f.workers ?? 2;
+  const precision = f['expert-precision'] ?? 'fp32';
   const log = createLogger('gptoss', process.env['LOG_LEVEL'] ?? 'warn');
   let model = f.model;
   if (!model) {
@@ -70,7 +73,7 @@ export async function runStart(argv: string[]): Promise<void> {
       redisUrl = redis.url;
     }
     if (f.coordinators !== undefined) {
-      await startCoordinatorProcesses({ model, natsUrl, redisUrl, workers, replication: f.replication ?? 1, port: f.port ?? 8000, count: f.coordinators, cleanups });
+      await startCoordinatorProcesses({ model, natsUrl, redisUrl, workers, replication: f.replication ?? 1, port: f.port ?? 8000, count: f.coordinators, precision, cleanups });
       return;
     }
     const denseTensors = 3 + 13 * c.numLayers;
@@ -91,7 +94,7 @@ export async function runStart(argv: string[]): Promise<void> {
       log,
     );
     const spawned = await Promise.all(
-      Array.from({ length: workers }, (_, i) => WorkerProcess.start({ model: model!, natsUrl: natsUrl!, workerId: `worker-${i + 1}`, threads: 1, precision: 'fp32', logLevel: 'warn' })),
+      Array.from({ length: workers }, (_, i) => WorkerProcess.start({ model: model!, natsUrl: natsUrl!, workerId: `worker-${i + 1}`, threads: 1, precision, logLevel: 'warn' })),
     );
     cleanups.push(async () => void (await Promise.all(spawned.map((w) => w.stop()))));
     const coordinator: Coordinator = await coordinatorPromise;
@@ -134,6 +137,7 @@ async function startCoordinatorProcesses(o: {
   replication: number;
   port: number;
   count: number;
+  precision: string;
   cleanups: (() => Promise<void>)[];
 }): Promise<void> {
   process.stderr.write(`starting ${o.count} coordinators and ${o.workers} workers\n`);
@@ -147,7 +151,7 @@ async function startCoordinatorProcesses(o: {
   const failed = settledStarts.find((r) => r.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
   const spawned = await Promise.all(
-    Array.from({ length: o.workers }, (_, i) => WorkerProcess.start({ model: o.model, natsUrl: o.natsUrl, workerId: `worker-${i + 1}`, threads: 1, precision: 'fp32', logLevel: 'warn' })),
+    Array.from({ length: o.workers }, (_, i) => WorkerProcess.start({ model: o.model, natsUrl: o.natsUrl, workerId: `worker-${i + 1}`, threads: 1, precision: o.precision, logLevel: 'warn' })),
   );
   o.cleanups.push(async () => void (await Promise.all(spawned.map((w) => w.stop()))));
   const bar = new ProgressBar('coordinators serving', o.count);

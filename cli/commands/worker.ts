@@ -2,7 +2,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseFlags } from '../../common/config/flags.js';
 import { ConfigError } from '../../common/errors.js';
-import { EXPERT_PRECISIONS, type ExpertPrecision } from '../../common/experts/expert-precision.js';
+import { EXPERT_PRECISION_HELP, EXPERT_PRECISIONS, type ExpertPrecision } from '../../common/experts/expert-precision.js';
 import { createLogger } from '../../common/log.js';
 import { serverTlsFromFlags } from '../../common/security/grpc-credentials.js';
 import { natsOptionsFromEnv } from '../../common/security/nats-env.js';
@@ -15,7 +15,7 @@ const FLAGS = {
   nats: { type: 'string', description: 'NATS server URL(s), comma-separated (default $NATS_URL or nats://127.0.0.1:4222)' },
   capacity: { type: 'int', min: 1, description: 'expert slots this worker holds at most (default: all)' },
   threads: { type: 'int', min: 1, description: 'expert compute threads (default: the machine\'s cores)' },
-  'expert-precision': { type: 'string', choices: EXPERT_PRECISIONS, description: 'fp32 (exact, default), q8 (exact 8-bit re-encoding) or mxfp4 (the checkpoint\'s 4-bit bytes, exact, widened per run)' },
+  'expert-precision': { type: 'string', choices: EXPERT_PRECISIONS, description: EXPERT_PRECISION_HELP },
   'execution-provider': { type: 'string', choices: ['cpu', 'cuda'], description: 'onnxruntime provider for the experts: cpu (default) or cuda (GPU image)' },
   'accuracy-level': { type: 'int', min: 0, description: 'q8 MatMulNBits accuracy level: 0 (fp32 activations, default) or 4 (int8)' },
   'worker-id': { type: 'string', description: 'unique id (default: hostname-random)' },

@@ -13,6 +13,10 @@
 export type ExpertPrecision = 'fp32' | 'q4x2' | 'q8' | 'mxfp4';
 export const EXPERT_PRECISIONS: readonly ExpertPrecision[] = ['fp32', 'q4x2', 'q8', 'mxfp4'];
 
+/** The --expert-precision flag's help, the same for every command that takes it. */
+export const EXPERT_PRECISION_HELP =
+  'how experts are held and run: fp32 (exact, 32 bits/param, default), q4x2 (exact: two 4-bit matrices per weight, 9 bits/param), q8 (exact 8-bit re-encoding, 9 bits/param, slow on CPU) or mxfp4 (the checkpoint\'s own 4.25 bits/param, exact, widened per run)';
+
 export interface ExpertRuntimeOptions {
   readonly precision: ExpertPrecision;
   /**

@@ -33,7 +33,7 @@ describe('gptoss command', () => {
     assert.match(start.stdout, /--port <int>\s+HTTP port of the \(first\) coordinator \(default 8000\)/);
     const generate = await gptoss(['generate', '-h', '--not-a-flag']);
     assert.equal(generate.code, 0);
-    assert.match(generate.stdout, /--expert-precision <fp32\|q8\|mxfp4>/);
+    assert.match(generate.stdout, /--expert-precision <fp32\|q4x2\|q8\|mxfp4>/);
     assert.match(generate.stdout, /--json\s+print one JSON object/);
     for (const command of ['coordinator', 'worker']) {
       const r = await gptoss([command, '--help']);
