@@ -29,7 +29,7 @@ export function flopsPerToken(c: ModelConfig, ctx: number, withLogits: boolean):
 export async function runEngineBench(): Promise<void> {
   const model = await benchModel('20b-layers', REAL_20B_LAYER_SPEC);
   console.log(`\n## Engine (model: ${path.basename(model)}: 2 layers of gpt-oss-20b size, vocab 201088; ${THREADS} threads, ${os.cpus()[0]?.model})\n`);
-  const engine = await Engine.loadLocal(model, { denseThreads: THREADS, experts: { precision: 'fp32', accuracyLevel: 0 } });
+  const engine = await Engine.loadLocal(model, { denseThreads: THREADS, experts: { precision: 'fp32' } });
   const c = engine.config;
   const prompt = Array.from({ length: 128 }, (_, i) => (i * 7919) % 200000);
 

@@ -34,7 +34,7 @@ const gib = (b: number): string => (b / GIB).toFixed(2);
 /** How long a measurement waits for other processes to free memory before it is skipped. */
 const MEMORY_WAIT_MS = 10 * 60_000;
 
-/** A precision as benchmarked: q4x2 at both exact accuracy levels, q8 at its exact and its fast one. */
+/** A precision as benchmarked: q4x2 at both of its exact accuracy levels. */
 interface Variant {
   readonly label: string;
   readonly experts: Omit<ExpertRuntimeOptions, 'intraOpThreads'>;
@@ -48,12 +48,6 @@ function variants(): Variant[] {
       return [
         { label: 'q4x2 (accuracy 1)', experts: { precision, accuracyLevel: 1 }, primary: true },
         { label: 'q4x2, accuracy 0', experts: { precision, accuracyLevel: 0 }, primary: false },
-      ];
-    }
-    if (precision === 'q8') {
-      return [
-        { label: 'q8, accuracy 0', experts: { precision, accuracyLevel: 0 }, primary: true },
-        { label: 'q8, accuracy 4 (int8 activations)', experts: { precision, accuracyLevel: 4 }, primary: false },
       ];
     }
     return [{ label: precision, experts: { precision }, primary: true }];

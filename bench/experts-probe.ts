@@ -52,7 +52,7 @@ function runtime(precision: string, level: string): Omit<ExpertRuntimeOptions, '
   if (!EXPERT_PRECISIONS.includes(precision as ExpertPrecision)) throw new Error(`precision must be one of ${EXPERT_PRECISIONS.join(', ')}, got ${precision}`);
   if (level === '-' || level === undefined) return { precision: precision as ExpertPrecision };
   const n = Number(level);
-  if (n !== 0 && n !== 1 && n !== 4) throw new Error(`accuracy level must be 0, 1 or 4, got ${level}`);
+  if (n !== 0 && n !== 1) throw new Error(`accuracy level must be 0 or 1, got ${level}`);
   return { precision: precision as ExpertPrecision, accuracyLevel: n };
 }
 

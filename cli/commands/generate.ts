@@ -1,6 +1,6 @@
 import { parseFlags } from '../../common/config/flags.js';
 import { ConfigError } from '../../common/errors.js';
-import { EXPERT_PRECISION_HELP, EXPERT_PRECISIONS, type ExpertPrecision } from '../../common/experts/expert-precision.js';
+import { EXPERT_PRECISION_HELP, EXPERT_PRECISIONS, RETIRED_EXPERT_PRECISIONS, type ExpertPrecision } from '../../common/experts/expert-precision.js';
 import type { Engine } from '../../common/engine/engine.js';
 import { Engine as LocalEngine } from '../../common/engine/engine.js';
 import { harmonyTokenizer, renderConversation, STOP_TOKEN_IDS } from '../../common/harmony/index.js';
@@ -18,7 +18,7 @@ const FLAGS = {
   json: { type: 'bool', description: 'print one JSON object' },
   workers: { type: 'int', min: 1, description: 'run distributed over N local worker processes' },
   replication: { type: 'int', min: 1, description: 'with --workers: holders per expert (default 1)' },
-  'expert-precision': { type: 'string', choices: EXPERT_PRECISIONS, description: EXPERT_PRECISION_HELP },
+  'expert-precision': { type: 'string', choices: EXPERT_PRECISIONS, retired: RETIRED_EXPERT_PRECISIONS, description: EXPERT_PRECISION_HELP },
   threads: { type: 'int', min: 1, description: 'onnxruntime threads for the dense graphs (default 1)' },
 } as const;
 
@@ -42,7 +42,7 @@ export async function runGenerate(argv: string[]): Promise<void> {
     engine = cluster.engine;
     stop = () => cluster.stop();
   } else {
-    engine = await LocalEngine.loadLocal(f.model, { denseThreads: f.threads ?? 1, experts: { precision, accuracyLevel: 0 } });
+    engine = await LocalEngine.loadLocal(f.model, { denseThreads: f.threads ?? 1, experts: { precision } });
     stop = () => engine.close();
   }
   const loadMs = performance.now() - loadStarted;

@@ -9,7 +9,7 @@ import { Checkpoint } from '../../common/checkpoint/checkpoint.js';
 import { parseFlags } from '../../common/config/flags.js';
 import { NatsServer } from '../../common/local/nats-server-process.js';
 import { RedisServer } from '../../common/local/redis-server-process.js';
-import { EXPERT_PRECISION_HELP, EXPERT_PRECISIONS } from '../../common/experts/expert-precision.js';
+import { EXPERT_PRECISION_HELP, EXPERT_PRECISIONS, RETIRED_EXPERT_PRECISIONS } from '../../common/experts/expert-precision.js';
 import { createLogger } from '../../common/log.js';
 import { startCoordinator, type Coordinator } from '../../coordinator/coordinator-service.js';
 import { assertPortFree } from '../port-check.js';
@@ -24,7 +24,7 @@ const FLAGS = {
   replication: { type: 'int', min: 1, description: 'workers holding each expert (default 1)' },
   port: { type: 'int', min: 0, description: 'HTTP port of the (first) coordinator (default 8000)' },
   coordinators: { type: 'int', min: 1, description: 'coordinator processes on ports P, P+1, ... sharing the workers (default: one, in this process)' },
-  'expert-precision': { type: 'string', choices: EXPERT_PRECISIONS, description: EXPERT_PRECISION_HELP },
+  'expert-precision': { type: 'string', choices: EXPERT_PRECISIONS, retired: RETIRED_EXPERT_PRECISIONS, description: EXPERT_PRECISION_HELP },
 } as const;
 
 const DEMO_MODEL = path.join(REPO_ROOT, '.tmp', 'models', 'demo');

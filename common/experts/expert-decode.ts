@@ -1,7 +1,7 @@
 // The CPU-heavy half of loading an expert: the checkpoint's MXFP4 bytes turned into what its graph
-// holds in the chosen precision (fp32 values, exact 4-bit pairs, exact 8-bit blocks), or the bytes
-// as they are for mxfp4, whose graph is fed them on each run.
-import { decodeMxfp4, mxfp4ToInt8Blocks } from '../checkpoint/mxfp4.js';
+// holds in the chosen precision (fp32 values, exact pairs of 4-bit matrices), or the bytes as they
+// are for mxfp4, whose graph is fed them on each run.
+import { decodeMxfp4 } from '../checkpoint/mxfp4.js';
 import { mxfp4ToQ4x2 } from './q4x2-encoding.js';
 import type { ExpertWeights } from '../checkpoint/weights.js';
 import type { ModelConfig } from '../model/model-config.js';
@@ -10,7 +10,6 @@ import type { ExpertPrecision } from './expert-precision.js';
 export type DecodedProjection =
   | { readonly kind: 'fp32'; readonly weight: Float32Array }
   | { readonly kind: 'q4x2'; readonly codes: Uint8Array; readonly scales: Float32Array }
-  | { readonly kind: 'q8'; readonly q: Uint8Array; readonly scales: Float32Array }
   | { readonly kind: 'mxfp4'; readonly blocks: Uint8Array; readonly scales: Uint8Array };
 
 export interface DecodedExpert {
@@ -28,10 +27,6 @@ function decodeProjection(precision: ExpertPrecision, blocks: Uint8Array, scales
       return { kind: 'fp32', weight: decodeMxfp4(blocks, scales, rows, cols) };
     case 'q4x2':
       return { kind: 'q4x2', ...mxfp4ToQ4x2(blocks, scales, rows, cols, what) };
-    case 'q8': {
-      const { q, scales: s } = mxfp4ToInt8Blocks(blocks, scales, rows, cols);
-      return { kind: 'q8', q, scales: s };
-    }
     case 'mxfp4':
       return { kind: 'mxfp4', blocks, scales };
   }
