@@ -1,4 +1,4 @@
-// `npm run bench -- experts [--full] [--full-layers N] [--full-only]`: the expert precisions side by
+// `npm run bench -- experts [--full] [--full-layers N] [--full-only] [--precisions a,b]`: the expert precisions side by
 // side. Per precision: bits per parameter resident (measured: RSS grown per expert loaded), ms per
 // expert at 1/4/16/64 tokens on a 2-thread expert pool, distance from the golden sets, and the
 // whole 2-layer 20b-shaped model's decode and prefill; then the ratios issue 17 set as goals.
@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Checkpoint } from '../common/checkpoint/checkpoint.js';
 import { parseFlags } from '../common/config/flags.js';
+import { ConfigError } from '../common/errors.js';
 import { expertResidentBytes } from '../common/experts/expert-graph.js';
 import { EXPERT_PRECISIONS, type ExpertPrecision, type ExpertRuntimeOptions } from '../common/experts/expert-precision.js';
 import type { ModelConfig } from '../common/model/model-config.js';
@@ -27,6 +28,7 @@ const FLAGS = {
   full: { type: 'bool', description: 'also run the full-depth 20b shape (generated once under .tmp/bench-models)' },
   'full-layers': { type: 'int', min: 1, description: 'layers of the --full checkpoint (default 24, the real gpt-oss-20b)' },
   'full-only': { type: 'bool', description: 'skip the 2-layer part' },
+  precisions: { type: 'string', description: `comma-separated subset of ${EXPERT_PRECISIONS.join(', ')} (default: all)` },
 } as const;
 
 const GIB = 2 ** 30;
@@ -42,8 +44,19 @@ interface Variant {
   readonly primary: boolean;
 }
 
+/** The precisions this run measures (--precisions), in EXPERT_PRECISIONS order. */
+let chosen: readonly ExpertPrecision[] = EXPERT_PRECISIONS;
+
+function choosePrecisions(list: string | undefined): readonly ExpertPrecision[] {
+  if (list === undefined) return EXPERT_PRECISIONS;
+  const names = list.split(',').map((x) => x.trim());
+  const bad = names.filter((n) => !EXPERT_PRECISIONS.includes(n as ExpertPrecision));
+  if (bad.length > 0 || names.length === 0) throw new ConfigError(`--precisions: ${bad.join(', ') || '(empty)'} not among ${EXPERT_PRECISIONS.join(', ')}`, 'precisions');
+  return EXPERT_PRECISIONS.filter((p) => names.includes(p));
+}
+
 function variants(): Variant[] {
-  return EXPERT_PRECISIONS.flatMap((precision): Variant[] => {
+  return chosen.flatMap((precision): Variant[] => {
     if (precision === 'q4x2') {
       return [
         { label: 'q4x2 (accuracy 1)', experts: { precision, accuracyLevel: 1 }, primary: true },
@@ -86,6 +99,7 @@ const verdict = (value: number | undefined, goal: number): string => (value === 
 
 export async function runExpertsBench(args: string[] = []): Promise<void> {
   const f = parseFlags(args, FLAGS);
+  chosen = choosePrecisions(f.precisions);
   console.log(`\n## Experts (${os.cpus().length} cores, ${os.cpus()[0]?.model}; load average at start ${loadAverage()} (1 / 5 / 15 min))\n`);
   if (!f['full-only']) await twoLayerPart();
   if (f.full || f['full-only'] || f['full-layers'] !== undefined) await fullPart(f['full-layers'] ?? 24);
@@ -97,7 +111,7 @@ async function twoLayerPart(): Promise<void> {
   const c = (await Checkpoint.open(model)).config;
   console.log(
     `Per expert: one expert of gpt-oss-20b size (${paramsPerExpert(c).toLocaleString('en')} parameters). ms / expert at T tokens = one ExpertPool run (${POOL_THREADS} compute threads) over ${POOL_EXPERTS} distinct experts, each given the same T tokens, divided by ${POOL_EXPERTS}: what a decode step pays per expert. ` +
-      `bits / param resident = RSS grown per expert over ${POOL_EXPERTS} loaded experts (after one warm-up expert per thread) x 8 / parameters; "formula" is what the precision stores. Golden distance = max |top-5 logprob - reference| over the golden sets (../shared/golden).\n`,
+      `bits / param resident = RSS grown per expert while one ExpertSet loads ${POOL_EXPERTS} experts (after a warm-up expert), x 8 / parameters, under this process's GLIBC_TUNABLES (${process.env['GLIBC_TUNABLES'] ?? 'unset'}); "formula" is what the precision stores. Golden distance = max |top-5 logprob - reference| over the golden sets (../shared/golden).\n`,
   );
   const rows: string[][] = [];
   const pool = new Map<string, PoolFigures>();
@@ -137,7 +151,7 @@ async function twoLayerPart(): Promise<void> {
   console.log(table(['precision', 'load s', 'peak RSS GiB', `prefill tok/s (${PROMPT_TOKENS} tokens)`, 'decode ms / token', 'tokens = fp32'], modelRows));
 
   const resident = (label: string): number | undefined => pool.get(label)?.residentBytesPerExpert;
-  const q4 = variants().find((v) => v.primary && v.experts.precision === 'q4x2')!.label;
+  const q4 = variants().find((v) => v.primary && v.experts.precision === 'q4x2')?.label ?? 'q4x2';
   const decode = (p: ExpertPrecision): number | undefined => whole.get(p)?.decodeMsPerToken;
   const expertAt1 = (label: string): number | undefined => pool.get(label)?.msPerExpert[1];
   const q4Golden = golden.get(q4)?.tokens.join('|');
@@ -169,7 +183,7 @@ async function fullCheckpoint(layers: number): Promise<string> {
   const partial = `${dir}.partial`;
   await rm(partial, { recursive: true, force: true });
   const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-  process.stderr.write(`generating ${dir} (gptoss ${fullCheckpointArgs(dir, layers).slice(1).join(' ')}) ...\n`);
+  process.stderr.write(`generating ${dir} (gptoss ${fullCheckpointArgs(dir, layers).join(' ')}) ...\n`);
   const started = performance.now();
   await new Promise<void>((resolve, reject) => {
     const child = spawn(process.execPath, [cli, ...fullCheckpointArgs(partial, layers)], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -201,7 +215,7 @@ async function fullPart(layers: number): Promise<void> {
     { label: 'one process', args: (p) => ['engine', model, p, '-'], processes: 1 },
     { label: '--workers 2', args: (p) => ['cluster', model, p, '2'], processes: 4 },
   ];
-  for (const p of EXPERT_PRECISIONS) {
+  for (const p of chosen) {
     for (const mode of modes) {
       const sized = sizedBytes(c, p, mode.processes);
       if (sized > usable) {
