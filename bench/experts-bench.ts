@@ -1,9 +1,11 @@
-// `npm run bench -- experts [--full] [--full-layers N] [--full-only] [--precisions a,b]`: the expert precisions side by
-// side. Per precision: bits per parameter resident (measured: RSS grown per expert loaded), ms per
-// expert at 1/4/16/64 tokens on a 2-thread expert pool, distance from the golden sets, and the
-// whole 2-layer 20b-shaped model's decode and prefill; then the ratios issue 17 set as goals.
+// `npm run bench -- experts [--full] [--full-layers N | --full-model DIR] [--full-only] [--precisions a,b]`:
+// the expert precisions side by side. Per precision: bits per parameter resident (measured: RSS
+// grown per expert loaded), ms per expert at 1/4/16/64 tokens on a 2-thread expert pool, distance
+// from the golden sets, and the whole 2-layer 20b-shaped model's decode and prefill; then the
+// ratios issue 17 set as goals.
 // --full generates the 24-layer gpt-oss-20b shape once under .tmp/bench-models (--full-layers N for
-// a cheaper N-layer one of full width) and runs every precision that fits this machine's memory,
+// a cheaper N-layer one of full width; --full-model DIR uses a checkpoint made already, e.g. with
+// the issue's make-checkpoint flags) and runs every precision that fits this machine's memory,
 // in one process and over 2 worker processes. Each measurement runs in a process of its own
 // (experts-probe.ts), so its memory is its own.
 import { spawn, spawnSync } from 'node:child_process';
@@ -21,12 +23,13 @@ import type { ModelConfig } from '../common/model/model-config.js';
 import { TMP_ROOT } from '../test/helpers/paths.js';
 import { benchModel, table, REAL_20B_LAYER_SPEC } from './bench-util.js';
 import { formatGoldenDistance, goldenDistance, type GoldenDistance } from './golden-distance.js';
-import { DECODE_TOKENS, POOL_EXPERTS, POOL_THREADS, POOL_TOKENS, PROMPT_TOKENS, type ModelFigures, type PoolFigures } from './experts-probe.js';
+import { DECODE_TOKENS, GENERATIONS, POOL_EXPERTS, POOL_THREADS, POOL_TOKENS, PROMPT_TOKENS, type ModelFigures, type PoolFigures } from './experts-probe.js';
 import { residentWeightBytes } from './load-weights.js';
 
 const FLAGS = {
   full: { type: 'bool', description: 'also run the full-depth 20b shape (generated once under .tmp/bench-models)' },
   'full-layers': { type: 'int', min: 1, description: 'layers of the --full checkpoint (default 24, the real gpt-oss-20b)' },
+  'full-model': { type: 'string', description: 'an existing checkpoint directory for the full-depth part (instead of generating one under .tmp/bench-models)' },
   'full-only': { type: 'bool', description: 'skip the 2-layer part' },
   precisions: { type: 'string', description: `comma-separated subset of ${EXPERT_PRECISIONS.join(', ')} (default: all)` },
 } as const;
@@ -100,9 +103,10 @@ const verdict = (value: number | undefined, goal: number): string => (value === 
 export async function runExpertsBench(args: string[] = []): Promise<void> {
   const f = parseFlags(args, FLAGS);
   chosen = choosePrecisions(f.precisions);
+  const fullModel = f['full-model'] === undefined ? undefined : existingCheckpoint(f['full-model'], f['full-layers']);
   console.log(`\n## Experts (${os.cpus().length} cores, ${os.cpus()[0]?.model}; load average at start ${loadAverage()} (1 / 5 / 15 min))\n`);
   if (!f['full-only']) await twoLayerPart();
-  if (f.full || f['full-only'] || f['full-layers'] !== undefined) await fullPart(f['full-layers'] ?? 24);
+  if (f.full || f['full-only'] || f['full-layers'] !== undefined || fullModel !== undefined) await fullPart(fullModel ?? (await fullCheckpoint(f['full-layers'] ?? 24)));
   console.log(`\nload average at the end: ${loadAverage()}`);
 }
 
@@ -110,7 +114,7 @@ async function twoLayerPart(): Promise<void> {
   const model = await benchModel('20b-layers', REAL_20B_LAYER_SPEC);
   const c = (await Checkpoint.open(model)).config;
   console.log(
-    `Per expert: one expert of gpt-oss-20b size (${paramsPerExpert(c).toLocaleString('en')} parameters). ms / expert at T tokens = one ExpertPool run (${POOL_THREADS} compute threads) over ${POOL_EXPERTS} distinct experts, each given the same T tokens, divided by ${POOL_EXPERTS}: what a decode step pays per expert. ` +
+    `Per expert: one expert of gpt-oss-20b size (${paramsPerExpert(c).toLocaleString('en')} parameters). ms / expert at T tokens = one ExpertPool run (${POOL_THREADS} compute threads) over ${POOL_EXPERTS} distinct experts, each given the same T tokens, divided by ${POOL_EXPERTS}: what a decode step pays per expert (fastest of 4-8 runs: the machine may be shared, and other work only adds time). ` +
       `bits / param resident = RSS grown per expert while one ExpertSet loads ${POOL_EXPERTS} experts (after a warm-up expert), x 8 / parameters, under this process's GLIBC_TUNABLES (${process.env['GLIBC_TUNABLES'] ?? 'unset'}); "formula" is what the precision stores. Golden distance = max |top-5 logprob - reference| over the golden sets (../shared/golden).\n`,
   );
   const rows: string[][] = [];
@@ -132,7 +136,7 @@ async function twoLayerPart(): Promise<void> {
   }
   console.log(table(['precision', 'bits / param resident (measured)', 'bits / param (formula)', ...POOL_TOKENS.map((t) => `ms / expert, ${t} token${t > 1 ? 's' : ''}`), 'golden distance'], rows));
 
-  console.log(`\nWhole model (2 layers of gpt-oss-20b size, vocab 201088; engine in one process, ${POOL_THREADS} dense threads, ${POOL_THREADS} expert threads): prefill of a ${PROMPT_TOKENS}-token prompt, then ${DECODE_TOKENS} greedy tokens (decode = mean ms per token after the first).\n`);
+  console.log(`\nWhole model (2 layers of gpt-oss-20b size, vocab 201088; engine in one process, ${POOL_THREADS} dense threads, ${POOL_THREADS} expert threads): prefill of a ${PROMPT_TOKENS}-token prompt, then ${DECODE_TOKENS} greedy tokens (decode = mean ms per token after the first); the fastest of ${GENERATIONS} generations.\n`);
   const whole = new Map<ExpertPrecision, ModelFigures>();
   const modelRows: string[][] = [];
   for (const v of variants().filter((x) => x.primary)) {
@@ -195,20 +199,27 @@ async function fullCheckpoint(layers: number): Promise<string> {
   return dir;
 }
 
+/** --full-model DIR, checked before anything runs: a checkpoint directory, and not given with --full-layers. */
+function existingCheckpoint(dir: string, layers: number | undefined): string {
+  if (layers !== undefined) throw new ConfigError('--full-model and --full-layers both name the full-depth checkpoint; give one', 'full-model');
+  const resolved = path.resolve(dir);
+  if (!existsSync(path.join(resolved, 'config.json'))) throw new ConfigError(`--full-model: ${resolved} is not a checkpoint directory (no config.json)`, 'full-model');
+  return resolved;
+}
+
 /** Peak memory a whole model in `precision` is sized to take: its weights, onnxruntime's overhead, the processes. */
 function sizedBytes(c: ModelConfig, precision: ExpertPrecision, processes: number): number {
   return residentWeightBytes(c, precision, c.numLayers * c.numExperts, true) * 1.15 + processes * 0.5 * GIB;
 }
 
-async function fullPart(layers: number): Promise<void> {
-  const model = await fullCheckpoint(layers);
+async function fullPart(model: string): Promise<void> {
   const c = (await Checkpoint.open(model)).config;
   const total = meminfo('MemTotal');
   // What the rest of the machine keeps (the OS, page cache for reading the checkpoint).
   const usable = total - 2 * GIB;
   console.log(
-    `\n### Full depth (${model}: ${c.numLayers} layers of gpt-oss-20b size, ${c.numLayers * c.numExperts} experts; ${gib(total)} GiB of memory, ${gib(usable)} GiB usable). ` +
-      `A precision runs if its sizing (weights resident x 1.15 + 0.5 GiB per process) fits the usable memory. Prefill: ${PROMPT_TOKENS}-token prompt; decode: mean of ${DECODE_TOKENS} greedy tokens; peak RSS: every process involved (coordinator, workers, nats-server) added up. Load average now ${loadAverage()}.\n`,
+    `\n### Full depth (${model}: ${c.numLayers} layers, hidden ${c.hiddenSize}, intermediate ${c.intermediateSize}, ${c.numExperts} experts per layer (${c.numLayers * c.numExperts} in all), top-${c.expertsPerToken}, vocab ${c.vocabSize}; ${gib(total)} GiB of memory, ${gib(usable)} GiB usable). ` +
+      `A precision runs if its sizing (weights resident x 1.15 + 0.5 GiB per process) fits the usable memory. Prefill: ${PROMPT_TOKENS}-token prompt; decode: mean of ${DECODE_TOKENS} greedy tokens (fastest of ${GENERATIONS} generations); peak RSS: every process involved (coordinator, workers, nats-server) added up. Load average now ${loadAverage()}.\n`,
   );
   const rows: string[][] = [];
   const modes: { label: string; args: (p: ExpertPrecision) => string[]; processes: number }[] = [

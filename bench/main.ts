@@ -1,5 +1,5 @@
 // `npm run bench [-- part ... [--flag ...]]`: engine, context, overlap, dispatch, serving, placement, leader, fairness, load, experts. Timings live here, never in tests.
-// Flags after the part names go to the parts that take them (experts: --full, --full-layers N, --full-only, --precisions a,b).
+// Flags after the part names go to the parts that take them (experts: --full, --full-layers N, --full-model DIR, --full-only, --precisions a,b).
 import { runEngineBench } from './engine-bench.js';
 import { runDispatchBench } from './dispatch-bench.js';
 import { runServingBench } from './serving-bench.js';
