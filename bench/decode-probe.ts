@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   if (!model || !mode) throw new Error('usage: decode-probe MODEL single|WORKERS');
   const rates: Record<string, number> = {};
   if (mode === 'single') {
-    const engine = await Engine.loadLocal(model, { denseThreads: 2, experts: { precision: 'fp32', accuracyLevel: 0 } });
+    const engine = await Engine.loadLocal(model, { denseThreads: 2, experts: { precision: 'fp32' } });
     for (const b of [1, 32]) rates[b] = await decodeTokensPerSecond(engine, b);
     await engine.close();
   } else {

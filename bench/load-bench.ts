@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
+import { EXPERT_PRECISIONS } from '../common/experts/expert-precision.js';
 import type { LoadFigures } from './load-probe.js';
 import { benchModel, table, REAL_20B_LAYER_SPEC } from './bench-util.js';
 
@@ -25,11 +26,11 @@ export async function runLoadBench(): Promise<void> {
   // The floor first and last: the first read may find the files out of the page cache.
   const firstRead = probe('read', model);
   const rows: string[][] = [];
-  for (const precision of ['fp32', 'q8', 'mxfp4']) {
+  for (const precision of EXPERT_PRECISIONS) {
     const f = probe('engine', model, precision);
     rows.push([`engine, ${precision} experts`, f.loadS.toFixed(1), f.firstTokenS!.toFixed(1), gib(f.peakRssBytes), gib(f.steadyRssBytes), gib(f.weightBytes), (f.peakRssBytes / f.steadyRssBytes).toFixed(2), (f.steadyRssBytes / f.weightBytes).toFixed(2)]);
   }
-  for (const precision of ['fp32', 'q8', 'mxfp4']) {
+  for (const precision of EXPERT_PRECISIONS) {
     const f = probe('worker', model, precision, '64');
     rows.push([`worker pool (2 threads), 64 ${precision} experts`, f.loadS.toFixed(1), '', gib(f.peakRssBytes), gib(f.steadyRssBytes), gib(f.weightBytes), (f.peakRssBytes / f.steadyRssBytes).toFixed(2), (f.steadyRssBytes / f.weightBytes).toFixed(2)]);
   }

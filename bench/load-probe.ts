@@ -1,5 +1,5 @@
 // Runs in its own process so each configuration's peak memory is its own:
-//   node dist/bench/load-probe.js engine MODEL fp32|q8|mxfp4   -> one JSON line (LoadFigures)
+//   node dist/bench/load-probe.js engine MODEL PRECISION        -> one JSON line (LoadFigures)
 //   node dist/bench/load-probe.js worker MODEL PRECISION COUNT  -> an expert pool loading COUNT experts
 //   node dist/bench/load-probe.js read MODEL                    -> reading every shard once (the floor)
 // Times count from process start (performance.now()), so module loading is included.
@@ -45,7 +45,7 @@ function precisionArg(raw: string | undefined): ExpertPrecision {
 }
 
 async function engineFigures(model: string, precision: ExpertPrecision): Promise<LoadFigures> {
-  const engine = await Engine.loadLocal(model, { denseThreads: 2, experts: { precision, accuracyLevel: 0 } });
+  const engine = await Engine.loadLocal(model, { denseThreads: 2, experts: { precision } });
   const loadS = seconds();
   await engine.generate({ promptIds: [1, 2, 3], maxTokens: 1, sampling: { temperature: 0, topP: 1, topLogprobs: 0 } });
   const firstTokenS = seconds();
@@ -56,7 +56,7 @@ async function engineFigures(model: string, precision: ExpertPrecision): Promise
 }
 
 async function workerFigures(model: string, precision: ExpertPrecision, count: number): Promise<LoadFigures> {
-  const pool = await ExpertPool.create({ checkpointDir: model, threads: 2, runtime: { precision, accuracyLevel: 0 } });
+  const pool = await ExpertPool.create({ checkpointDir: model, threads: 2, runtime: { precision } });
   const c = pool.config;
   const slots = Array.from({ length: Math.min(count, c.numLayers * c.numExperts) }, (_, i) => i);
   await Promise.all(slots.map((s) => pool.load(Math.floor(s / c.numExperts), s % c.numExperts)));

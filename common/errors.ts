@@ -166,6 +166,24 @@ export class ExpertComputeError extends GptOssError {
 }
 
 /**
+ * An expert's checkpoint bytes cannot be re-encoded into the resident precision (a shape that does
+ * not fit, a scale the precision has no value for): that expert cannot load.
+ */
+export class ExpertEncodingError extends GptOssError {
+  override readonly name = 'ExpertEncodingError';
+  constructor(
+    message: string,
+    /** The tensor, as "layer L expert E gate_up|down". */
+    readonly tensor: string,
+    /** The MXFP4 block at fault, when one is. */
+    readonly block: number | null = null,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
  * The session store (KV blocks, stored responses) was used wrongly: a cache whose layout differs
  * from the store's model, tokens that do not match the cache, a wait for Redis that timed out.
  * Redis being down is not this error: the store answers with a miss instead.

@@ -26,7 +26,6 @@ export interface ExpertWorkerOptions {
   /** Compute threads. Default: the machine's cores. */
   readonly threads?: number;
   readonly precision: ExpertPrecision;
-  readonly accuracyLevel: 0 | 4;
   /** Where the experts run: cpu (default) or cuda (an image with onnxruntime's CUDA provider). */
   readonly executionProvider?: 'cpu' | 'cuda';
   readonly heartbeatMs?: number;
@@ -68,7 +67,7 @@ export class ExpertWorker {
     const ckpt = await Checkpoint.open(o.modelDir);
     const c = ckpt.config;
     const capacity = o.capacity ?? c.numLayers * c.numExperts;
-    const pool = await ExpertPool.create({ checkpointDir: o.modelDir, threads: o.threads ?? os.availableParallelism(), runtime: { precision: o.precision, accuracyLevel: o.accuracyLevel, executionProvider: o.executionProvider } });
+    const pool = await ExpertPool.create({ checkpointDir: o.modelDir, threads: o.threads ?? os.availableParallelism(), runtime: { precision: o.precision, executionProvider: o.executionProvider } });
     const loadCounter = new ExpertLoadCounter(c.numExperts);
     const server = await startExpertServer({ listen: o.listen, pool, fingerprint: ckpt.fingerprint, workerId: o.workerId, clusterToken: o.clusterToken, capacity, credentials: o.tls ? serverCredentials(o.tls) : undefined, onAssignments: (layer, experts) => loadCounter.add(layer, experts) });
     const host = o.listen.slice(0, o.listen.lastIndexOf(':'));

@@ -1,6 +1,6 @@
 import { parseFlags } from '../../common/config/flags.js';
 import { ConfigError } from '../../common/errors.js';
-import { EXPERT_PRECISIONS, type ExpertPrecision } from '../../common/experts/expert-precision.js';
+import { EXPERT_PRECISION_HELP, EXPERT_PRECISIONS, RETIRED_EXPERT_PRECISIONS, type ExpertPrecision } from '../../common/experts/expert-precision.js';
 import type { Engine } from '../../common/engine/engine.js';
 import { Engine as LocalEngine } from '../../common/engine/engine.js';
 import { harmonyTokenizer, renderConversation, STOP_TOKEN_IDS } from '../../common/harmony/index.js';
@@ -19,7 +19,7 @@ const FLAGS = {
   json: { type: 'bool', description: 'print one JSON object' },
   workers: { type: 'int', min: 1, description: 'run distributed over N local worker processes' },
   replication: { type: 'int', min: 1, description: 'with --workers: holders per expert (default 1)' },
-  'expert-precision': { type: 'string', choices: EXPERT_PRECISIONS, description: 'fp32 (exact, default), q8 (exact 8-bit re-encoding) or mxfp4 (the checkpoint\'s 4-bit bytes, exact, widened per run)' },
+  'expert-precision': { type: 'string', choices: EXPERT_PRECISIONS, retired: RETIRED_EXPERT_PRECISIONS, description: EXPERT_PRECISION_HELP },
   threads: { type: 'int', min: 1, description: threadsHelp('onnxruntime threads for the dense graphs') },
 } as const;
 
@@ -43,7 +43,7 @@ export async function runGenerate(argv: string[]): Promise<void> {
     engine = cluster.engine;
     stop = () => cluster.stop();
   } else {
-    engine = await LocalEngine.loadLocal(f.model, { denseThreads: f.threads ?? ALL_CORES, experts: { precision, accuracyLevel: 0 } });
+    engine = await LocalEngine.loadLocal(f.model, { denseThreads: f.threads ?? ALL_CORES, experts: { precision } });
     stop = () => engine.close();
   }
   const loadMs = performance.now() - loadStarted;

@@ -9,6 +9,7 @@ import { Checkpoint } from '../../common/checkpoint/checkpoint.js';
 import { parseFlags } from '../../common/config/flags.js';
 import { NatsServer } from '../../common/local/nats-server-process.js';
 import { RedisServer } from '../../common/local/redis-server-process.js';
+import { EXPERT_PRECISION_HELP, EXPERT_PRECISIONS, RETIRED_EXPERT_PRECISIONS } from '../../common/experts/expert-precision.js';
 import { createLogger } from '../../common/log.js';
 import { startCoordinator, type Coordinator } from '../../coordinator/coordinator-service.js';
 import { assertPortFree } from '../port-check.js';
@@ -25,6 +26,7 @@ const FLAGS = {
   port: { type: 'int', min: 0, description: 'HTTP port of the (first) coordinator (default 8000)' },
   coordinators: { type: 'int', min: 1, description: 'coordinator processes on ports P, P+1, ... sharing the workers (default: one, in this process)' },
   threads: { type: 'int', min: 1, description: threadsHelp('onnxruntime threads of the coordinators\' dense graphs; the workers split the cores between them') },
+  'expert-precision': { type: 'string', choices: EXPERT_PRECISIONS, retired: RETIRED_EXPERT_PRECISIONS, description: EXPERT_PRECISION_HELP },
 } as const;
 
 const DEMO_MODEL = path.join(REPO_ROOT, '.tmp', 'models', 'demo');
@@ -36,6 +38,7 @@ export async function runStart(argv: string[]): Promise<void> {
   const denseThreads = f.threads ?? ALL_CORES;
   // The workers run at once, so they split the cores; the dense half runs between their turns.
   const workerThreads = Math.max(1, Math.floor(ALL_CORES / workers));
+  const precision = f['expert-precision'] ?? 'fp32';
   const log = createLogger('gptoss', process.env['LOG_LEVEL'] ?? 'warn');
   let model = f.model;
   if (!model) {
@@ -75,7 +78,7 @@ export async function runStart(argv: string[]): Promise<void> {
       redisUrl = redis.url;
     }
     if (f.coordinators !== undefined) {
-      await startCoordinatorProcesses({ model, natsUrl, redisUrl, workers, replication: f.replication ?? 1, port: f.port ?? 8000, count: f.coordinators, denseThreads, workerThreads, cleanups });
+      await startCoordinatorProcesses({ model, natsUrl, redisUrl, workers, replication: f.replication ?? 1, port: f.port ?? 8000, count: f.coordinators, denseThreads, workerThreads, precision, cleanups });
       return;
     }
     const denseTensors = 3 + 13 * c.numLayers;
@@ -96,7 +99,7 @@ export async function runStart(argv: string[]): Promise<void> {
       log,
     );
     const spawned = await Promise.all(
-      Array.from({ length: workers }, (_, i) => WorkerProcess.start({ model: model!, natsUrl: natsUrl!, workerId: `worker-${i + 1}`, threads: workerThreads, precision: 'fp32', logLevel: 'warn' })),
+      Array.from({ length: workers }, (_, i) => WorkerProcess.start({ model: model!, natsUrl: natsUrl!, workerId: `worker-${i + 1}`, threads: workerThreads, precision, logLevel: 'warn' })),
     );
     cleanups.push(async () => void (await Promise.all(spawned.map((w) => w.stop()))));
     const coordinator: Coordinator = await coordinatorPromise;
@@ -141,6 +144,7 @@ async function startCoordinatorProcesses(o: {
   count: number;
   denseThreads: number;
   workerThreads: number;
+  precision: string;
   cleanups: (() => Promise<void>)[];
 }): Promise<void> {
   process.stderr.write(`starting ${o.count} coordinators and ${o.workers} workers\n`);
@@ -154,7 +158,7 @@ async function startCoordinatorProcesses(o: {
   const failed = settledStarts.find((r) => r.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
   const spawned = await Promise.all(
-    Array.from({ length: o.workers }, (_, i) => WorkerProcess.start({ model: o.model, natsUrl: o.natsUrl, workerId: `worker-${i + 1}`, threads: o.workerThreads, precision: 'fp32', logLevel: 'warn' })),
+    Array.from({ length: o.workers }, (_, i) => WorkerProcess.start({ model: o.model, natsUrl: o.natsUrl, workerId: `worker-${i + 1}`, threads: o.workerThreads, precision: o.precision, logLevel: 'warn' })),
   );
   o.cleanups.push(async () => void (await Promise.all(spawned.map((w) => w.stop()))));
   const bar = new ProgressBar('coordinators serving', o.count);

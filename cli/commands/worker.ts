@@ -2,7 +2,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseFlags } from '../../common/config/flags.js';
 import { ConfigError } from '../../common/errors.js';
-import { EXPERT_PRECISIONS, type ExpertPrecision } from '../../common/experts/expert-precision.js';
+import { EXPERT_PRECISION_HELP, EXPERT_PRECISIONS, RETIRED_EXPERT_PRECISIONS, type ExpertPrecision } from '../../common/experts/expert-precision.js';
 import { createLogger } from '../../common/log.js';
 import { serverTlsFromFlags } from '../../common/security/grpc-credentials.js';
 import { natsOptionsFromEnv } from '../../common/security/nats-env.js';
@@ -16,9 +16,8 @@ const FLAGS = {
   nats: { type: 'string', description: 'NATS server URL(s), comma-separated (default $NATS_URL or nats://127.0.0.1:4222)' },
   capacity: { type: 'int', min: 1, description: 'expert slots this worker holds at most (default: all)' },
   threads: { type: 'int', min: 1, description: threadsHelp('expert compute threads') },
-  'expert-precision': { type: 'string', choices: EXPERT_PRECISIONS, description: 'fp32 (exact, default), q8 (exact 8-bit re-encoding) or mxfp4 (the checkpoint\'s 4-bit bytes, exact, widened per run)' },
+  'expert-precision': { type: 'string', choices: EXPERT_PRECISIONS, retired: RETIRED_EXPERT_PRECISIONS, description: EXPERT_PRECISION_HELP },
   'execution-provider': { type: 'string', choices: ['cpu', 'cuda'], description: 'onnxruntime provider for the experts: cpu (default) or cuda (GPU image; a graph the CUDA provider cannot run entirely is an error, never a silent CPU fallback)' },
-  'accuracy-level': { type: 'int', min: 0, description: 'q8 MatMulNBits accuracy level: 0 (fp32 activations, default) or 4 (int8)' },
   'worker-id': { type: 'string', description: 'unique id (default: hostname-random)' },
   'heartbeat-ms': { type: 'int', min: 50, description: 'heartbeat period (default 1000)' },
   'tls-cert': { type: 'string', description: 'PEM certificate for the gRPC server (TLS; with --tls-key)' },
@@ -31,8 +30,6 @@ const FLAGS = {
 export async function runWorker(argv: string[]): Promise<void> {
   const f = parseFlags(argv, FLAGS);
   if (!f.model) throw new ConfigError('worker: --model DIR is required', 'model');
-  const level = f['accuracy-level'] ?? 0;
-  if (level !== 0 && level !== 4) throw new ConfigError('--accuracy-level must be 0 or 4', 'accuracy-level');
   const log = createLogger('worker');
   const worker = await ExpertWorker.start(
     {
@@ -44,7 +41,6 @@ export async function runWorker(argv: string[]): Promise<void> {
       capacity: f.capacity,
       threads: f.threads ?? ALL_CORES,
       precision: (f['expert-precision'] ?? 'fp32') as ExpertPrecision,
-      accuracyLevel: level,
       executionProvider: (f['execution-provider'] ?? 'cpu') as 'cpu' | 'cuda',
       heartbeatMs: f['heartbeat-ms'],
       clusterToken: process.env['GPTOSS_CLUSTER_TOKEN'] || undefined,

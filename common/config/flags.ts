@@ -9,6 +9,8 @@ export interface FlagSpec {
   readonly description: string;
   readonly min?: number;
   readonly choices?: readonly string[];
+  /** Former choices, each with what to say instead of "must be one of" (what replaced it). */
+  readonly retired?: Readonly<Record<string, string>>;
 }
 
 export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
@@ -63,6 +65,7 @@ function parseBool(name: string, v: string): boolean {
 function parseValue(name: string, spec: FlagSpec, v: string): unknown {
   switch (spec.type) {
     case 'string':
+      if (spec.retired && Object.hasOwn(spec.retired, v)) throw new ConfigError(`--${name} ${v} ${spec.retired[v]}`, name);
       if (spec.choices && !spec.choices.includes(v)) throw new ConfigError(`--${name} must be one of ${spec.choices.join(', ')}, got "${v}"`, name);
       return v;
     case 'int':

@@ -1,14 +1,15 @@
 // The CPU-heavy half of loading an expert: the checkpoint's MXFP4 bytes turned into what its graph
-// holds in the chosen precision (fp32 values, exact 8-bit blocks), or the bytes as they are for
-// mxfp4, whose graph is fed them on each run.
-import { decodeMxfp4, mxfp4ToInt8Blocks } from '../checkpoint/mxfp4.js';
+// holds in the chosen precision (fp32 values, exact pairs of 4-bit matrices), or the bytes as they
+// are for mxfp4, whose graph is fed them on each run.
+import { decodeMxfp4 } from '../checkpoint/mxfp4.js';
+import { mxfp4ToQ4x2 } from './q4x2-encoding.js';
 import type { ExpertWeights } from '../checkpoint/weights.js';
 import type { ModelConfig } from '../model/model-config.js';
 import type { ExpertPrecision } from './expert-precision.js';
 
 export type DecodedProjection =
   | { readonly kind: 'fp32'; readonly weight: Float32Array }
-  | { readonly kind: 'q8'; readonly q: Uint8Array; readonly scales: Float32Array }
+  | { readonly kind: 'q4x2'; readonly codes: Uint8Array; readonly scales: Float32Array }
   | { readonly kind: 'mxfp4'; readonly blocks: Uint8Array; readonly scales: Uint8Array };
 
 export interface DecodedExpert {
@@ -20,14 +21,12 @@ export interface DecodedExpert {
   readonly downBias: Float32Array;
 }
 
-function decodeProjection(precision: ExpertPrecision, blocks: Uint8Array, scales: Uint8Array, rows: number, cols: number): DecodedProjection {
+function decodeProjection(precision: ExpertPrecision, blocks: Uint8Array, scales: Uint8Array, rows: number, cols: number, what: string): DecodedProjection {
   switch (precision) {
     case 'fp32':
       return { kind: 'fp32', weight: decodeMxfp4(blocks, scales, rows, cols) };
-    case 'q8': {
-      const { q, scales: s } = mxfp4ToInt8Blocks(blocks, scales, rows, cols);
-      return { kind: 'q8', q, scales: s };
-    }
+    case 'q4x2':
+      return { kind: 'q4x2', ...mxfp4ToQ4x2(blocks, scales, rows, cols, what) };
     case 'mxfp4':
       return { kind: 'mxfp4', blocks, scales };
   }
@@ -39,9 +38,9 @@ export function decodeExpert(c: ModelConfig, w: ExpertWeights, precision: Expert
   return {
     layer: w.layer,
     expert: w.expert,
-    gateUp: decodeProjection(precision, w.gateUpBlocks, w.gateUpScales, 2 * I, H),
+    gateUp: decodeProjection(precision, w.gateUpBlocks, w.gateUpScales, 2 * I, H, `layer ${w.layer} expert ${w.expert} gate_up`),
     gateUpBias: w.gateUpBias,
-    down: decodeProjection(precision, w.downBlocks, w.downScales, H, I),
+    down: decodeProjection(precision, w.downBlocks, w.downScales, H, I, `layer ${w.layer} expert ${w.expert} down`),
     downBias: w.downBias,
   };
 }

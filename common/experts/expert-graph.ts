@@ -8,6 +8,7 @@ import type { ExpertRuntimeOptions } from './expert-precision.js';
 import { addMxfp4Tables, mxfp4Feeds, mxfp4Projection, type Mxfp4Tables } from './mxfp4-projection.js';
 import type { Feeds } from '../onnx/session.js';
 import { decodeExpert, type DecodedExpert, type DecodedProjection } from './expert-decode.js';
+import { DEFAULT_Q4X2_ACCURACY_LEVEL, q4x2Projection } from './q4x2-projection.js';
 
 const SWIGLU_ALPHA = 1.702;
 
@@ -25,16 +26,15 @@ function projection(g: GraphBuilder, x: string, name: string, w: ProjectionWeigh
     const w = g.initializer(`${name}_w`, 'float32', [outDim, inDim], p.weight);
     return g.op('Gemm', [x, w, b], { transB: { i: 1 } });
   }
-  const qw = g.initializer(`${name}_q`, 'uint8', [outDim, inDim / 32, 32], p.q);
-  const qs = g.initializer(`${name}_s`, 'float32', [(outDim * inDim) / 32], p.scales);
-  // No zero_points input: MatMulNBits then uses 2^(bits-1) = 128, the offset the re-encoding uses.
-  const y = g.op('MatMulNBits', [x, qw, qs], { K: { i: inDim }, N: { i: outDim }, bits: { i: 8 }, block_size: { i: 32 }, accuracy_level: { i: opts.accuracyLevel } }, 'com.microsoft');
-  return g.op('Add', [y, b]);
+  const level = opts.accuracyLevel ?? DEFAULT_Q4X2_ACCURACY_LEVEL;
+  // Checked here too: options can come from untyped places (worker thread data, JSON).
+  if (level !== 0 && level !== 1) throw new Error(`expert projection ${name}: q4x2 runs at accuracy level 0 or 1 (fp32 activations, exact), not ${String(level)}`);
+  return g.op('Add', [q4x2Projection(g, x, name, p, outDim, inDim, level), b]);
 }
 
 /**
  * The expert's graph from its checkpoint bytes (decoded here) or from an already decoded expert.
- * fp32 and q8 graphs hold their weights: onnxruntime prepacks them once, which makes each run
+ * fp32 and q4x2 graphs hold their weights: onnxruntime prepacks them once, which makes each run
  * faster than feeding them (up to 2x at 2-16 tokens, measured). An mxfp4 expert has no graph of
  * its own: fedExpertGraph serves them all.
  */
@@ -69,7 +69,7 @@ function expertGraph(c: ModelConfig, name: string, up: ProjectionWeights, down: 
   return g.build();
 }
 
-/** The inputs that carry an expert's weights into its graph: none for fp32 and q8. */
+/** The inputs that carry an expert's weights into its graph: none for fp32 and q4x2. */
 export function expertFeeds(c: ModelConfig, d: DecodedExpert): Feeds {
   const H = c.hiddenSize;
   const I = c.intermediateSize;
@@ -91,7 +91,7 @@ export function expertResidentBytes(c: ModelConfig, opts: Pick<ExpertRuntimeOpti
   switch (opts.precision) {
     case 'fp32':
       return params * 4 + biases;
-    case 'q8':
+    case 'q4x2': // two 4-bit codes per parameter, one fp32 scale per 32 parameters
       return params + (params / 32) * 4 + biases;
     case 'mxfp4':
       return params / 2 + params / 32 + biases;

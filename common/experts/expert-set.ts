@@ -18,7 +18,7 @@ export interface ExpertAssignments {
 
 const key = (layer: number, expert: number): number => layer * 1_000_000 + expert;
 
-/** A loaded expert: a graph of its own (fp32, q8), or the shared fed graph plus its weights (mxfp4). */
+/** A loaded expert: a graph of its own (fp32, q4x2), or the shared fed graph plus its weights (mxfp4). */
 interface HeldExpert {
   readonly graph: OrtGraph;
   readonly weights: Feeds;

@@ -55,13 +55,13 @@ export const GRAPH_CATALOG: readonly GraphCatalogEntry[] = [
     },
   },
   {
-    name: 'experts, in every precision of EXPERT_PRECISIONS (held weights, or the one fed graph), both accuracy levels',
+    name: 'experts, in every precision of EXPERT_PRECISIONS (held weights, or the one fed graph), each accuracy level offered',
     builders: ['buildExpertGraph', 'fedExpertGraph'],
     async samples(ckpt) {
       const w = await loadExpertWeights(ckpt, 0, 0);
       const out: GraphSample[] = [];
       for (const precision of EXPERT_PRECISIONS) {
-        for (const accuracyLevel of [0, 4] as const) {
+        for (const accuracyLevel of [0, 1] as const) {
           const opts: ExpertRuntimeOptions = { precision, accuracyLevel, intraOpThreads: 1 };
           // As ExpertSet builds them.
           const built = weightsAreFed(opts) ? fedExpertGraph(ckpt.config, opts) : buildExpertGraph(ckpt.config, decodeExpert(ckpt.config, w, precision), opts);

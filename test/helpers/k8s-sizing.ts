@@ -4,7 +4,7 @@
 import { expertResidentBytes } from '../../common/experts/expert-graph.js';
 import { parseModelConfig, type ModelConfig } from '../../common/model/model-config.js';
 import { DEFAULT_CHECKPOINT_SPEC } from '../../common/checkpoint/checkpoint-writer.js';
-import type { ExpertPrecision } from '../../common/experts/expert-precision.js';
+import { EXPERT_PRECISIONS, type ExpertPrecision } from '../../common/experts/expert-precision.js';
 
 const GIB = 1024 ** 3;
 const MIB = 1024 ** 2;
@@ -75,13 +75,13 @@ export function expertCheckpointBytes(c: ModelConfig): number {
 }
 
 /**
- * One expert's resident bytes on a worker: fp32 (32 bits/param), q8 (8-bit codes + fp32 scale per
- * 32 = 9 bits/param) or mxfp4 (the checkpoint's 4-bit codes + e8m0 scale byte per 32 = 4.25
+ * One expert's resident bytes on a worker: fp32 (32 bits/param), q4x2 (two 4-bit codes + an fp32
+ * scale per 32 = 9 bits/param) or mxfp4 (the checkpoint's 4-bit codes + e8m0 scale byte per 32 = 4.25
  * bits/param); fp32 biases.
  */
 export function expertBytes(c: ModelConfig, precision: ExpertPrecision): number {
   const p = expertParams(c);
-  const weights = precision === 'fp32' ? p * 4 : precision === 'q8' ? (p * 9) / 8 : p / 2 + p / 32;
+  const weights = precision === 'fp32' ? p * 4 : precision === 'q4x2' ? (p * 9) / 8 : p / 2 + p / 32;
   return weights + 4 * expertBiasValues(c);
 }
 
@@ -157,10 +157,10 @@ export function renderModelTable(): string {
     row('one expert in the checkpoint (MXFP4 + bf16 biases)', (c) => `${fmt(expertCheckpointBytes(c))} B`),
     row('all experts in the checkpoint', (c) => gb(slots(c) * expertCheckpointBytes(c))),
     row('one expert resident, fp32', (c) => `${fmt(expertBytes(c, 'fp32'))} B`),
-    row('one expert resident, q8', (c) => `${fmt(expertBytes(c, 'q8'))} B`),
+    row('one expert resident, q4x2', (c) => `${fmt(expertBytes(c, 'q4x2'))} B`),
     row('one expert resident, mxfp4', (c) => `${fmt(expertBytes(c, 'mxfp4'))} B`),
     row('all experts resident, fp32', (c) => gb(slots(c) * expertBytes(c, 'fp32'))),
-    row('all experts resident, q8', (c) => gb(slots(c) * expertBytes(c, 'q8'))),
+    row('all experts resident, q4x2', (c) => gb(slots(c) * expertBytes(c, 'q4x2'))),
     row('all experts resident, mxfp4', (c) => gb(slots(c) * expertBytes(c, 'mxfp4'))),
     row('dense weights in the checkpoint (bf16)', (c) => gb(denseCheckpointBytes(c))),
     row('coordinator resident (embeddings bf16, rest fp32)', (c) => `${fmt(coordinatorBytes(c))} B (${gb(coordinatorBytes(c))})`),
@@ -175,7 +175,7 @@ export function renderWorkersTable(): string {
     `|---|---|---:|${GPU_GIB.map(() => '---:').join('|')}|`,
   ];
   for (const name of ['gpt-oss-20b', 'gpt-oss-120b'] as const) {
-    for (const precision of ['fp32', 'q8', 'mxfp4'] as const) {
+    for (const precision of EXPERT_PRECISIONS) {
       for (const r of [1, 2]) {
         const c = MODELS[name];
         const cells = GPU_GIB.map((g) => `${workersNeeded(c, precision, gib(g), r)} (${slotsPerWorker(c, precision, gib(g))} slots)`);

@@ -72,7 +72,7 @@ describe('gptoss fast path by default', () => {
     return { child, reports, done };
   }
 
-  it('cli fast path - started without GLIBC_TUNABLES, the bin runs its command in one child started with glibc.malloc.hugetlb=1', async () => {
+  it('cli fast path - started without GLIBC_TUNABLES, the bin runs its command in one child started with the allocator tunables', async () => {
     const r = run(['help'], {});
     const { code, stdout } = await r.done;
     assert.equal(code, 0);
@@ -84,13 +84,14 @@ describe('gptoss fast path by default', () => {
     const children = r.reports.filter((p) => p.ppid === r.child.pid);
     assert.equal(children.length, 1, JSON.stringify(r.reports));
     assert.equal(children[0]!.execTunables, 'glibc.malloc.hugetlb=1');
+    assert.equal(children[0]!.tunables, 'glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=4194304');
   });
 
   it('cli fast path - other tunables are kept; a setting of its own (hugetlb=0) opts out: no child', async () => {
     const kept = run(['help'], { GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' });
     await kept.done;
     const child = kept.reports.find((p) => p.ppid === kept.child.pid);
-    assert.equal(child?.tunables, 'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1');
+    assert.equal(child?.tunables, 'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=4194304');
     const optOut = run(['help'], { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' });
     assert.equal((await optOut.done).code, 0);
     assert.deepEqual(optOut.reports.map((p) => p.pid), [optOut.child.pid]);

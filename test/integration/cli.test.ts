@@ -33,7 +33,8 @@ describe('gptoss command', () => {
     assert.match(start.stdout, /--port <int>\s+HTTP port of the \(first\) coordinator \(default 8000\)/);
     const generate = await gptoss(['generate', '-h', '--not-a-flag']);
     assert.equal(generate.code, 0);
-    assert.match(generate.stdout, /--expert-precision <fp32\|q8\|mxfp4>/);
+    assert.match(generate.stdout, /--expert-precision <fp32\|q4x2\|mxfp4>/);
+    assert.match(start.stdout, /--expert-precision <fp32\|q4x2\|mxfp4>/);
     assert.match(generate.stdout, /--json\s+print one JSON object/);
     for (const command of ['coordinator', 'worker']) {
       const r = await gptoss([command, '--help']);
@@ -41,6 +42,14 @@ describe('gptoss command', () => {
       assert.match(r.stdout, new RegExp(`usage: gptoss ${command}[\\s\\S]*--help, -h`));
     }
     assert.match((await gptoss(['help', 'make-checkpoint'])).stdout, /usage: gptoss make-checkpoint[\s\S]*--out <text>/);
+  });
+
+  it('cli - the retired expert precision q8 is refused, naming q4x2, by every command that took it', async () => {
+    for (const args of [['generate', '--model', 'M', '--prompt-ids', '1'], ['worker', '--model', 'M'], ['start']]) {
+      const r = await gptoss([...args, '--expert-precision', 'q8']);
+      assert.equal(r.code, 1, args[0]);
+      assert.equal(r.stderr.trim(), 'gptoss: --expert-precision q8 was retired: use q4x2 (the same weights exactly, the same 9 bits per parameter, and far faster on CPU)', args[0]);
+    }
   });
 
   it('cli - `start` on a busy port names the port and exits at once', async () => {

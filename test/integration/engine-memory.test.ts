@@ -27,7 +27,7 @@ function loadFigures(model: string, precision: string): LoadFigures {
 
 describe('engine memory', function () {
   this.timeout(300_000);
-  for (const precision of ['fp32', 'mxfp4']) {
+  for (const precision of ['fp32', 'q4x2', 'mxfp4']) {
     it(`engine memory - ${precision}: RSS after load and a token is the weights once (not twice), and the load peak stays near it`, async () => {
       const model = await tinyModel(MID_SIZE);
       const f = loadFigures(model, precision);

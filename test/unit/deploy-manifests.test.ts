@@ -223,7 +223,7 @@ describe('deploy manifests', function () {
         const terms = podSpec(s).affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms;
         const exprs = terms[0].matchExpressions.map((e: Any) => `${e.key} ${e.operator}`);
         assert.deepEqual(exprs, ['nvidia.com/gpu.present In', 'nvidia.com/gpu.memory Gt'], overlay);
-        assert.equal(containerEnv(objects, c).get('GPTOSS_EXPERT_PRECISION'), 'q8');
+        assert.equal(containerEnv(objects, c).get('GPTOSS_EXPERT_PRECISION'), 'q4x2');
         get(objects, 'ServiceMonitor', 'gptoss-coordinator');
       } else {
         assert.equal(find(objects, 'ServiceMonitor', 'gptoss-coordinator'), undefined, 'cpu-demo must apply without the Prometheus Operator CRDs');

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { ExpertPrecision } from '../../common/experts/expert-precision.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { renderKustomization, type K8sObject } from '../helpers/k8s-kustomize.js';
 import { container, containerEnv, find, parseQuantity, podSpec } from '../helpers/k8s-checks.js';
@@ -32,15 +33,15 @@ const m20 = MODELS['gpt-oss-20b'];
 const m120 = MODELS['gpt-oss-120b'];
 
 describe('deploy sizing', () => {
-  it('per expert: 3 x 2880 x 2880 parameters; MXFP4 + bf16 biases 13,236,480 B; resident fp32 99,567,360 B, q8 28,028,160 B, mxfp4 13,253,760 B', () => {
+  it('per expert: 3 x 2880 x 2880 parameters; MXFP4 + bf16 biases 13,236,480 B; resident fp32 99,567,360 B, q4x2 28,028,160 B, mxfp4 13,253,760 B', () => {
     for (const c of [m20, m120]) {
       assert.equal(expertCheckpointBytes(c), 3 * 2880 * 2880 * (1 / 2 + 1 / 32) + (2 * 2880 + 2880) * 2);
       assert.equal(expertCheckpointBytes(c), 13_236_480);
       assert.equal(expertBytes(c, 'fp32'), 99_567_360);
-      assert.equal(expertBytes(c, 'q8'), 28_028_160);
+      assert.equal(expertBytes(c, 'q4x2'), 28_028_160);
       // The same as the project's own function that the workers' reports use.
       assert.equal(expertBytes(c, 'fp32'), projectExpertBytes(c, 'fp32'));
-      assert.equal(expertBytes(c, 'q8'), projectExpertBytes(c, 'q8'));
+      assert.equal(expertBytes(c, 'q4x2'), projectExpertBytes(c, 'q4x2'));
       assert.equal(expertBytes(c, 'mxfp4'), 13_253_760);
       assert.equal(expertBytes(c, 'mxfp4'), projectExpertBytes(c, 'mxfp4'));
     }
@@ -65,19 +66,19 @@ describe('deploy sizing', () => {
 
   it('workers needed at 85% usable GPU memory: key lines', () => {
     assert.equal(USABLE_FRACTION, 0.85);
-    assert.equal(slotsPerWorker(m20, 'q8', gib(16)), 521);
+    assert.equal(slotsPerWorker(m20, 'q4x2', gib(16)), 521);
     assert.equal(slotsPerWorker(m20, 'fp32', gib(24)), 219);
     assert.equal(workersNeeded(m20, 'fp32', gib(16), 1), 6);
-    assert.equal(workersNeeded(m20, 'q8', gib(16), 2), 3);
-    assert.equal(workersNeeded(m120, 'q8', gib(24), 1), 6);
-    assert.equal(workersNeeded(m120, 'q8', gib(24), 2), 12);
+    assert.equal(workersNeeded(m20, 'q4x2', gib(16), 2), 3);
+    assert.equal(workersNeeded(m120, 'q4x2', gib(24), 1), 6);
+    assert.equal(workersNeeded(m120, 'q4x2', gib(24), 2), 12);
     // mxfp4: all of gpt-oss-120b's experts (61.07 GB) fit three 24 GiB GPUs at 85%.
     assert.equal(workersNeeded(m120, 'mxfp4', gib(24), 1), 3);
     assert.equal(workersNeeded(m20, 'mxfp4', gib(16), 1), 1);
     assert.equal(workersNeeded(m120, 'fp32', gib(80), 1), 7);
     assert.equal(workersNeeded(m120, 'fp32', gib(80), 2), 13);
     // Never fewer workers than the replication factor.
-    assert.equal(workersNeeded(m20, 'q8', gib(80), 2), 2);
+    assert.equal(workersNeeded(m20, 'q4x2', gib(80), 2), 2);
   });
 
   it('deploy/README.md carries exactly the computed tables', () => {
@@ -101,7 +102,7 @@ describe('deploy sizing', () => {
         const env = containerEnv(objects, wc);
         const capacity = Number(env.get('GPTOSS_WORKER_CAPACITY'));
         const replication = Number(env.get('GPTOSS_REPLICATION'));
-        const precision = env.get('GPTOSS_EXPERT_PRECISION') as 'fp32' | 'q8' | 'mxfp4';
+        const precision = env.get('GPTOSS_EXPERT_PRECISION') as ExpertPrecision;
         const replicas: number = worker.spec.replicas;
         const perExpert = expertBytes(c, precision);
 

@@ -8,13 +8,20 @@ const SPECS = {
   temperature: { type: 'number', min: 0, description: '' },
   json: { type: 'bool', description: '' },
   'prompt-ids': { type: 'ints', description: '' },
-  mode: { type: 'string', choices: ['a', 'b'], description: '' },
+  mode: { type: 'string', choices: ['a', 'b'], retired: { z: 'was retired: use b (same result, faster)' }, description: '' },
 } as const;
 
 describe('flags', () => {
   it('flags - parses every type, with = or a separate value', () => {
     const f = parseFlags(['--model', 'd', '--max-tokens=5', '--temperature', '0.5', '--json', '--prompt-ids', '1,2,3', '--mode', 'b'], SPECS);
     assert.deepEqual(f, { model: 'd', 'max-tokens': 5, temperature: 0.5, json: true, 'prompt-ids': [1, 2, 3], mode: 'b' });
+  });
+
+  it('flags - a retired choice is an error that says what replaces it', () => {
+    assert.throws(
+      () => parseFlags(['--mode', 'z'], SPECS),
+      (e: unknown) => e instanceof ConfigError && e.field === 'mode' && e.message === '--mode z was retired: use b (same result, faster)',
+    );
   });
 
   for (const [argv, field] of [
